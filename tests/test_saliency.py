@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from carl_nb.encoders import tiny_encoder
 from carl_nb.saliency import encode, token_saliency, model_inputs, special_mask, word_ids_from_offsets, SaliencyResult
 from carl_nb.perturb import perturb, select_tokens, STRATEGIES, ptd_loss, PerturbedTokenDetector, dynamic_perturbation
-from carl_nb.testing.saliency import ToyBagOfEmbeddings, ptd_loss_reference
+from carl_nb.testing.saliency import ToyBagOfEmbeddings, ref_ptd_loss
 
 WORDS = ["unhappy", "antidisestablishmentarianism", "joy", "don't", "café", "naïve", "<script>", "&amp;", "wow!!",
          "heartbreaking", "\"quoted\"", "x", "ok", "😀", "déjà-vu", "unbelievably", "well-being", "3.14"]
@@ -120,7 +120,7 @@ def test_ptd_loss_matches_reference_randomised():
         logits = torch.randn(B, T, generator=g, dtype=torch.float64) * 5
         r = torch.rand(B, T, generator=g) < 0.4
         sp = torch.rand(B, T, generator=g) < 0.3
-        assert torch.allclose(ptd_loss(logits, r, sp), ptd_loss_reference(logits, r, sp), atol=1e-10)
+        assert torch.allclose(ptd_loss(logits, r, sp), ref_ptd_loss(logits, r, sp), atol=1e-10)
 
 
 def test_dynamic_step_leaves_no_parameter_grad(tiny):

@@ -11,7 +11,7 @@ from torch import nn
 from ..core import check_tensor
 
 # %% auto #0
-__all__ = ['ToyBagOfEmbeddings', 'toy_linear_gradient', 'toy_linear_ig', 'ptd_loss_reference']
+__all__ = ['ToyBagOfEmbeddings', 'toy_linear_gradient', 'toy_linear_ig', 'ref_ptd_loss']
 
 # %% ../../nbs/08_testing_saliency.ipynb #cae15bc4
 class ToyBagOfEmbeddings(nn.Module):
@@ -73,7 +73,7 @@ def toy_linear_ig(model:ToyBagOfEmbeddings, input_ids:torch.Tensor, baseline_ids
     return out
 
 # %% ../../nbs/08_testing_saliency.ipynb #1340e35a
-def ptd_loss_reference(logits:torch.Tensor, # (B, T) detector logits
+def ref_ptd_loss(logits:torch.Tensor, # (B, T) detector logits
                        perturbed_mask:torch.Tensor, # (B, T) 1 where the token was perturbed
                        special_mask:torch.Tensor # (B, T) 1 for special tokens and padding (excluded)
                       )->torch.Tensor:
