@@ -278,7 +278,9 @@ class CircumplexExplorer:
         self.angle = W.FloatSlider(value=0.0, min=0.0, max=359.9, step=0.1, description="angle °", continuous_update=False)
         self.radius = W.FloatSlider(value=0.0, min=0.0, max=1.42, step=0.01, description="radius", continuous_update=False)
         self.readout = W.HTML(); self.out = W.Output()
-        with plt.ioff(): self.fig, self.ax = plot_circumplex(table, taxonomy, annotate=True)
+        from matplotlib.figure import Figure   # a pyplot-free figure: shown only through the widget, never leaked
+        self.fig = Figure(figsize=(5, 5)); self.ax = self.fig.add_subplot()
+        plot_circumplex(table, taxonomy, annotate=True, ax=self.ax)
         self.ax.legend().remove(); self.point = self.ax.scatter([valence], [arousal], s=160, marker="*", color="crimson", zorder=5)
         for w in (self.valence, self.arousal): w.observe(self._from_va, names="value")
         for w in (self.angle, self.radius): w.observe(self._from_polar, names="value")
