@@ -130,18 +130,60 @@ def section_big(B=4096, K=65536):
         print(f"| {name} | {r['seconds']:.1f} | {r['peak_extra_gib']:.2f} | {r['peak_extra_gib']/mat:.1f} | {r['finite']} |")
 
 
+def pml_child(name, B):
+    "Time one pytorch-metric-learning loss at batch B in this process (run under a memory cap by `section_pml`)."
+    from pytorch_metric_learning import losses as pml
+    x = make_inputs(B, 0)
+    q, k = x["q"], x["k"]
+    if name == "NTXentLoss":  # SimCSE-style: 2B embeddings, row i and i+B share a label
+        loss_fn, emb, lab = pml.NTXentLoss(temperature=TAU), lambda: torch.cat([q, k]), torch.arange(B).repeat(2)
+    else:
+        loss_fn, emb, lab = pml.SupConLoss(temperature=TAU), lambda: q, x["y"]
+    f = lambda: loss_fn(emb(), lab)
+    fwd_bwd(f, x); times = []
+    for _ in range(3):
+        t0 = time.perf_counter(); fwd_bwd(f, x); times.append(time.perf_counter() - t0)
+    print(json.dumps(dict(seconds=min(times))))
+
+
+def section_pml(mem_gib=16):
+    "pytorch-metric-learning's NTXentLoss and SupConLoss against carl_nb's info_nce / supcon_loss, if it is installed."
+    try: import pytorch_metric_learning
+    except ImportError:
+        print("\n## pytorch-metric-learning: not installed (pip install --no-deps pytorch-metric-learning to compare)"); return
+    print(f"\n## Against pytorch-metric-learning {pytorch_metric_learning.__version__} (d={D}, forward+backward, best of 3; "
+          f"each in a fresh process capped at {mem_gib} GiB of address space)\n")
+    print("| B | pml loss | pml time (ms) | carl_nb loss | carl_nb time (ms) | carl_nb speed-up |\n|---|---|---|---|---|---|")
+    for B in (256, 1024):
+        ours = time_all(B, 0, 10)
+        for pml_name, our_name in (("NTXentLoss", "info_nce"), ("SupConLoss", "supcon_loss")):
+            out = subprocess.run([sys.executable, __file__, "--threads", str(torch.get_num_threads()), "--pml-child", pml_name, str(B),
+                                  "--mem-gib", str(mem_gib)], capture_output=True, text=True)
+            if out.returncode:
+                err = (out.stderr.strip().splitlines() or [str(out.returncode)])[-1][:80]
+                print(f"| {B} | {pml_name} | failed ({err}) | {our_name} | {ours[our_name]*1e3:.2f} | - |"); continue
+            t = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+            print(f"| {B} | {pml_name} | {t*1e3:.2f} | {our_name} | {ours[our_name]*1e3:.2f} | {t/ours[our_name]:.0f}x |")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
     ap.add_argument("--child", nargs=3)
+    ap.add_argument("--pml-child", nargs=2)
+    ap.add_argument("--mem-gib", type=float, default=16)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.pml_child:
+        cap = int(a.mem_gib * 2**30); resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        pml_child(a.pml_child[0], int(a.pml_child[1])); sys.exit()
     if a.child:
         big_child(a.child[0], int(a.child[1]), int(a.child[2])); sys.exit()
     print(f"# carl_nb losses benchmark\n\ntorch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs visible")
     section_floor(a.repeats)
     section_reference()
+    section_pml()
     if not a.quick: section_big()
