@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..core import check_tensor, check_embeddings, check_positive, check_choice, l2_normalize, reduce_loss
-from .contrastive import _queries_and_keys, _check_reduction, _similarity, _check_finite_result
+from .contrastive import _check_inputs, _check_reduction, _cosine_logits, _cross_entropy
 
 # %% auto #0
 __all__ = ['ARC_FALLBACKS', 'TRIPLET_MARGIN_DEG', 'arc_margin_cosine', 'arccon_loss', 'arccse_triplet_loss', 'span_mask',
@@ -48,6 +48,19 @@ def arc_margin_cosine(cos_theta:torch.Tensor, # cos θ of positive pairs (clampe
     else: past = torch.full_like(c, -1.0)
     return torch.where(c < -math.cos(m), past, main)
 
+def _arc_positive(margin_deg:float, fallback:str):
+    "ψ = `arc_margin_cosine` and its slopes ∂ψ/∂cos θ, ∂ψ/∂sin θ (as autograd takes them) for `_CosineLogits`."
+    m = math.radians(margin_deg)
+    past = 0.0 if fallback == "clamp" else 1.0  # ∂ψ/∂cos θ past π − m
+    def positive(c, s):
+        psi = arc_margin_cosine(c, s, margin_deg, fallback)
+        cc = c.clamp(-1, 1)
+        inside = cc == c  # where clamp(-1, 1) passes the gradient
+        if m == 0: return psi, inside.to(c.dtype), torch.zeros_like(c)
+        main = (cc >= -math.cos(m)).to(c.dtype)  # where ψ = cos(θ + m)
+        return psi, main.mul(math.cos(m) - past).add_(past).mul_(inside), main.mul_(-math.sin(m))
+    return positive
+
 def arccon_loss(q:torch.Tensor, # queries (B, d), e.g. the first dropout view; normalised inside
                 k:torch.Tensor, # keys (B, d); row i is the positive of query i
                 margin_deg:float=10.0, # additive angular margin m on the positive angle, degrees in [0, 180)
@@ -59,15 +72,8 @@ def arccon_loss(q:torch.Tensor, # queries (B, d), e.g. the first dropout view; n
     "ArcCSE's ArcCon: InfoNCE whose positive logit is cos(θ_ii + m)/τ."
     t = check_positive(temperature, "temperature"); _check_reduction(reduction)
     _check_margin(margin_deg); check_choice(fallback, "fallback", ARC_FALLBACKS)
-    qn, kn, en = _queries_and_keys(q, k, extra_keys)
-    B = len(qn)
-    cos = _similarity(qn, kn, en)
-    psi = arc_margin_cosine(cos.diagonal().clone(), _row_sin(qn, kn), margin_deg, fallback)
-    logits = cos.div_(t)  # in place: the product's backward does not need its output
-    logits.diagonal().copy_(psi / t)
-    per = F.cross_entropy(logits, torch.arange(B, device=qn.device), reduction="none")
-    _check_finite_result(per, (q, "q"), (k, "k"), (extra_keys, "extra_keys"))
-    return reduce_loss(per, reduction)
+    logits = _cosine_logits(q, k, _check_inputs(q, k, extra_keys), 1 / t, _arc_positive(margin_deg, fallback))
+    return _cross_entropy(logits, torch.arange(len(q), device=q.device), reduction, ((q, "q"), (k, "k"), (extra_keys, "extra_keys")))
 
 # %% ../../nbs/11_losses_angular.ipynb #56d416db
 TRIPLET_MARGIN_DEG = math.degrees(0.1)

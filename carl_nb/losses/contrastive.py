@@ -26,26 +26,68 @@ def _check_matrix(x, name, dim=None, nonempty=True):
     "Shape/dtype check of a (n, d) float matrix; finiteness is checked later, on the result."
     return check_tensor(x, name, ndim=2, shape=(None, dim), dtype_kind="float", finite=False, nonempty=nonempty)
 
-class _ScaledNormalize(torch.autograd.Function):
-    "Row-wise `scale · x / ‖x‖` with a fused backward `scale/‖x‖ · (g − x̂ (x̂·g))` (3 passes instead of ~8)."
+class _CosineLogits(torch.autograd.Function):
+    "`scale · q̂ @ [k̂; e].T` (`k=None`: the keys are the queries; `e` unit rows): normalisations and product in one node."
     @staticmethod
-    def forward(ctx, x, scale):
-        inv = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(1e-12).reciprocal_().mul_(scale)
-        y = x * inv
-        ctx.save_for_backward(y, inv); ctx.scale = scale
-        return y
+    def forward(ctx, q, k, e, scale, positive):
+        inv_q = torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min_(1e-12).reciprocal_()
+        if k is None:  # one normalisation serves as queries and keys
+            kn, inv_k = q * inv_q, inv_q
+            qs = kn * scale
+        else:
+            inv_k = torch.linalg.vector_norm(k, dim=-1, keepdim=True).clamp_min_(1e-12).reciprocal_()
+            kn = k * inv_k
+            if positive is None: qs = q * inv_q.mul_(scale)  # inv_q now holds scale/‖q‖
+            else: qn = q * inv_q; qs = qn * scale; inv_q.mul_(scale)
+        keys = kn if e is None else torch.cat([kn, e])
+        out = qs @ keys.T
+        ctx.scale, ctx.m, ctx.same, ctx.positive = scale, kn.shape[0], k is None, positive is not None
+        if positive is None:
+            ctx.save_for_backward(qs, keys, inv_q, inv_k)
+            return out
+        # `positive(cos θ_ii, sin θ_ii) -> (ψ, ∂ψ/∂cos, ∂ψ/∂sin)` replaces the positive logits by scale·ψ (ArcCon);
+        # sin θ from the chords u = q̂ − k̂, v = q̂ + k̂ (accurate at 0 and π, see losses.angular)
+        u = qn - kn
+        nu, nv = torch.linalg.vector_norm(u, dim=-1), torch.linalg.vector_norm(qn + kn, dim=-1)
+        diag = out.diagonal()
+        psi, d_cos, d_sin = positive(diag / scale, nu * nv / 2)
+        diag.copy_(psi).mul_(scale)
+        # ∂ψ/∂q̂ = ψ_c k̂ + α u + β v, ∂ψ/∂k̂ = ψ_c q̂ − α u + β v, with α = ψ_s‖v‖/2‖u‖ and β = ψ_s‖u‖/2‖v‖ (0 where
+        # the norm in the denominator is 0, as autograd takes a norm's slope at 0); v = u + 2k̂ = 2q̂ − u, so keep u only
+        h = d_sin / 2  # (h·‖v‖ before dividing: a zero slope stays 0 even for a denormal ‖u‖)
+        a, b = torch.where(nu > 0, h * nv / nu, 0.0), torch.where(nv > 0, h * nu / nv, 0.0)
+        ctx.save_for_backward(qs, keys, inv_q, inv_k, u, torch.add(d_cos, b, alpha=2).sub_(1), a.add_(b))
+        return out
     @staticmethod
     def backward(ctx, g):
-        y, inv = ctx.saved_tensors
-        dot = torch.linalg.vecdot(y, g).unsqueeze(-1)
-        return torch.addcmul(g, y, dot, value=-1.0 / ctx.scale**2).mul_(inv), None
+        qs, keys, inv_q, inv_k = ctx.saved_tensors[:4]; s, m = ctx.scale, ctx.m
+        kn = keys[:m]
+        gq = gk = ge = None
+        if ctx.same:  # z is both the queries (scaled) and the first keys: s·(g @ keys) + g[:, :m].T @ qs
+            gq = _unit_backward((g[:, :m].T @ qs).addmm_(g, keys, alpha=s), kn, inv_k, 1.0)
+        else:
+            if ctx.positive:  # at the diagonal, the product's slope (k̂ for q̂, q̂ for k̂) becomes ψ's
+                u, c_k, c_u = ctx.saved_tensors[4:]
+                gd = g.diagonal()
+                c_k, c_u = (c_k * gd).unsqueeze_(-1), (c_u * gd).unsqueeze_(-1)
+            if ctx.needs_input_grad[0]:
+                gq = g @ keys
+                if ctx.positive: gq.addcmul_(kn, c_k).addcmul_(u, c_u)
+                gq = _unit_backward(gq, qs, inv_q, s)
+            if ctx.needs_input_grad[1]:
+                gk = g[:, :m].T @ qs
+                if ctx.positive: gk.addcmul_(qs, c_k).addcmul_(u, c_u, value=-s)
+                gk = _unit_backward(gk, kn, inv_k, 1.0)
+        if ctx.needs_input_grad[2]: ge = g[:, m:].T @ qs  # only if the extra keys carry a gradient
+        return gq, gk, ge, None, None
 
-def _normalize(x:torch.Tensor, scale:float=1.0)->torch.Tensor:
-    "`scale * l2_normalize(x)` (rows), with a cheaper backward than composing norm and division."
-    return _ScaledNormalize.apply(x, float(scale))
+def _unit_backward(g, y, inv, scale):
+    "Gradient through `y = scale · x/‖x‖` (rows), given `inv = scale/‖x‖`: `inv · (g − ŷ(ŷ·g))`, in place on `g`."
+    dot = torch.linalg.vecdot(y, g).unsqueeze_(-1)
+    return g.addcmul_(y, dot, value=-1.0 / scale**2).mul_(inv)
 
-def _queries_and_keys(q, k, extra_keys=None, name_q="q", name_k="k", same_rows=True, q_scale=1.0):
-    "Validate shapes and L2-normalise `q (B,d)`, `k (M,d)`, `extra_keys (K,d)`; return `(q_scale·q̂, k̂, ê or None)`."
+def _check_inputs(q, k, extra_keys=None, name_q="q", name_k="k", same_rows=True):
+    "Validate `q (B,d)`, `k (M,d)`, `extra_keys (K,d)` (shapes, devices); return the L2-normalised extra keys or None."
     _check_matrix(q, name_q); _check_matrix(k, name_k)
     if k.shape[1] != q.shape[1]:
         raise ValueError(f"{name_k} has shape {tuple(k.shape)} but {name_q} has {tuple(q.shape)}; the feature dimensions must match")
@@ -53,33 +95,13 @@ def _queries_and_keys(q, k, extra_keys=None, name_q="q", name_k="k", same_rows=T
         raise ValueError(f"{name_k} has shape {tuple(k.shape)} but {name_q} has {tuple(q.shape)}; row i of {name_k} is the positive of row i of {name_q}, so the shapes must match")
     for x, n in ((k, name_k), (extra_keys, "extra_keys")):
         if x is not None and x.device != q.device: raise ValueError(f"{n} is on {x.device} but {name_q} is on {q.device}; move them to one device")
-    en = None
-    if extra_keys is not None:
-        _check_matrix(extra_keys, "extra_keys", q.shape[1], nonempty=False)
-        if extra_keys.shape[0]: en = l2_normalize(extra_keys.to(q.dtype))
-    if k is q:  # one normalisation serves as queries and keys (SupCon, SimCSE with z, z)
-        kn = _normalize(q)
-        return (kn if q_scale == 1 else kn * q_scale), kn, en
-    return _normalize(q, q_scale), _normalize(k.to(q.dtype)), en
+    if extra_keys is None: return None
+    _check_matrix(extra_keys, "extra_keys", q.shape[1], nonempty=False)
+    return l2_normalize(extra_keys.to(q.dtype)) if extra_keys.shape[0] else None
 
-class _KeysMatmul(torch.autograd.Function):
-    "`q @ cat(k, e).T` in one product; backward computes only the gradients that are needed."
-    @staticmethod
-    def forward(ctx, q, k, e):
-        keys = torch.cat([k, e])
-        ctx.save_for_backward(q, keys); ctx.m = k.shape[0]
-        return q @ keys.T
-    @staticmethod
-    def backward(ctx, g):
-        q, keys = ctx.saved_tensors; m = ctx.m
-        gq = g @ keys if ctx.needs_input_grad[0] else None
-        gk = g[:, :m].T @ q if ctx.needs_input_grad[1] else None
-        ge = g[:, m:].T @ q if ctx.needs_input_grad[2] else None
-        return gq, gk, ge
-
-def _similarity(qn:torch.Tensor, kn:torch.Tensor, en:torch.Tensor|None)->torch.Tensor:
-    "(B, M+K) dot products of queries with batch keys then extra keys: one matrix product."
-    return qn @ kn.T if en is None else _KeysMatmul.apply(qn, kn, en)
+def _cosine_logits(q, k, en, scale:float=1.0, positive=None)->torch.Tensor:
+    "(B, M+K) logits `scale · q̂ @ [k̂; en].T` from one matrix product (`en`: unit extra keys or None)."
+    return _CosineLogits.apply(q, None if k is q and positive is None else k.to(q.dtype), en, float(scale), positive)
 
 def _check_finite_result(per_anchor, *named):
     "If a per-anchor loss is NaN/inf, find the non-finite input among `(tensor, name)` pairs and raise naming it."
@@ -103,14 +125,16 @@ class AnchorStats:
         return html.escape(f"AnchorStats: {self.n_used} of {self.n_anchors} anchors used, "
                            f"{self.n_without_positive} without a positive")
 
-def _finish(per_anchor, valid, reduction, return_stats, loss_name):
-    "Reduce over valid anchors; warn when none is valid; optionally return `AnchorStats`."
-    n_bad = int((~valid).sum())
-    if n_bad == valid.numel() and reduction != "none":
-        warnings.warn(f"{loss_name}: none of the {valid.numel()} anchors has a positive; the loss is 0 for this batch "
+def _cross_entropy(logits, target, reduction, inputs, valid=None, return_stats=False, loss_name=""):
+    "Cross-entropy per anchor, reduced over the `valid` anchors (warn when none is); optionally with `AnchorStats`."
+    per = F.cross_entropy(logits, target, reduction="none")
+    _check_finite_result(per, *inputs)
+    n_bad = 0 if valid is None else int((~valid).sum())
+    if n_bad == len(per) and reduction != "none":
+        warnings.warn(f"{loss_name}: none of the {len(per)} anchors has a positive; the loss is 0 for this batch "
                       "(see AnchorStats via return_stats=True)", stacklevel=3)
-    out = reduce_loss(per_anchor, reduction, valid=valid if n_bad else None)
-    return (out, AnchorStats(valid.numel(), n_bad)) if return_stats else out
+    out = reduce_loss(per, reduction, valid=valid if n_bad else None)
+    return (out, AnchorStats(len(logits), n_bad)) if return_stats else out
 
 # %% ../../nbs/10_losses_contrastive.ipynb #089aa897
 def info_nce(q:torch.Tensor, # queries (B, d); normalised inside
@@ -121,11 +145,8 @@ def info_nce(q:torch.Tensor, # queries (B, d); normalised inside
             )->torch.Tensor:
     "InfoNCE / NT-Xent with in-batch (and queue) negatives: `cross_entropy(q̂ @ keys.T / τ, arange(B))`."
     t = check_positive(temperature, "temperature"); _check_reduction(reduction)
-    qs, kn, en = _queries_and_keys(q, k, extra_keys, q_scale=1 / t)  # scaling (B, d) queries is cheaper than (B, B+K) logits
-    logits = _similarity(qs, kn, en)
-    per = F.cross_entropy(logits, torch.arange(len(qs), device=qs.device), reduction="none")
-    _check_finite_result(per, (q, "q"), (k, "k"), (extra_keys, "extra_keys"))
-    return reduce_loss(per, reduction)
+    logits = _cosine_logits(q, k, _check_inputs(q, k, extra_keys), 1 / t)
+    return _cross_entropy(logits, torch.arange(len(q), device=q.device), reduction, ((q, "q"), (k, "k"), (extra_keys, "extra_keys")))
 
 # %% ../../nbs/10_losses_contrastive.ipynb #a9c08e09
 def supcon_loss(z:torch.Tensor, # embeddings (B, d); every row is an anchor; normalised inside
@@ -138,32 +159,39 @@ def supcon_loss(z:torch.Tensor, # embeddings (B, d); every row is an anchor; nor
                ):
     "Supervised contrastive loss (SupCon, L_out) with integer labels and optional queue keys."
     t = check_positive(temperature, "temperature"); _check_reduction(reduction)
-    zs, zn, en = _queries_and_keys(z, z, extra_keys, "z", "z", q_scale=1 / t)
+    en = _check_inputs(z, z, extra_keys, "z", "z")
     check_tensor(labels, "labels", ndim=1, dtype_kind="int"); check_same_rows(z, labels, "z", "labels")
     if en is not None:
         if extra_labels is None: raise ValueError("extra_labels is required when extra_keys is given (one label per extra key)")
         check_tensor(extra_labels, "extra_labels", ndim=1, dtype_kind="int"); check_same_rows(en, extra_labels, "extra_keys", "extra_labels")
         all_labels = torch.cat([labels, extra_labels.to(labels.device)])
     else: all_labels = labels
-    labels, all_labels = labels.to(zn.device), all_labels.to(zn.device)  # labels may live on the CPU
-    B = len(zn)
-    logits = _similarity(zs, zn, en)
+    labels, all_labels = labels.to(z.device), all_labels.to(z.device)  # labels may live on the CPU
+    B = len(z)
+    logits = _cosine_logits(z, z, en, 1 / t)
     logits[:, :B].diagonal().fill_(_masked_value(logits.dtype))  # the anchor is not its own key
     with torch.no_grad():
         target = labels[:, None] == all_labels[None, :]
         target[:, :B].fill_diagonal_(False)
         n_pos = target.sum(1)
         target = target.to(logits.dtype).div_(n_pos.clamp_min(1)[:, None])
-    per = F.cross_entropy(logits, target, reduction="none")
-    _check_finite_result(per, (z, "z"), (extra_keys, "extra_keys"))
-    return _finish(per, n_pos > 0, reduction, return_stats, "supcon_loss")
+    return _cross_entropy(logits, target, reduction, ((z, "z"), (extra_keys, "extra_keys")), n_pos > 0, return_stats, "supcon_loss")
 
 # %% ../../nbs/10_losses_contrastive.ipynb #77ae406f
 VA_KERNELS = ("gaussian", "linear", "inverse", "indicator")
 
-def _apply_kernel(d:torch.Tensor, kernel, bandwidth)->torch.Tensor:
-    "Map a distance matrix to weights (in place for the named kernels)."
+def _sq_dist(a:torch.Tensor, b:torch.Tensor)->torch.Tensor:
+    "(A, B) squared Euclidean distances between rows, from exact differences, one label column at a time."
+    d2 = None
+    for ac, bc in zip(a.T.contiguous(), b.T.contiguous()):  # contiguous columns: dense broadcasting kernels
+        t = (ac[:, None] - bc).square_()
+        d2 = t if d2 is None else d2.add_(t)
+    return d2
+
+def _apply_kernel(d2:torch.Tensor, kernel, bandwidth)->torch.Tensor:
+    "Map a squared-distance matrix to weights (in place for the named kernels)."
     if callable(kernel):
+        d = d2.sqrt_()
         w = kernel(d.clone())
         if not isinstance(w, torch.Tensor) or w.shape != d.shape:
             raise ValueError(f"kernel (a callable) must return a tensor of shape {tuple(d.shape)}, got {getattr(w, 'shape', type(w).__name__)}")
@@ -173,11 +201,19 @@ def _apply_kernel(d:torch.Tensor, kernel, bandwidth)->torch.Tensor:
     if not isinstance(kernel, str) or kernel not in VA_KERNELS:
         raise ValueError(f"kernel must be one of {list(VA_KERNELS)} or a callable, got {kernel!r}")
     h = check_positive(bandwidth, "bandwidth", allow_zero=kernel == "indicator")
-    if kernel == "gaussian":  # 3 passes; for h < 1e-18, 0.5/h² would overflow float32, so divide first
-        return d.square_().mul_(-0.5 / h**2).exp_() if h >= 1e-18 else d.div_(h).square_().mul_(-0.5).exp_()
+    if kernel == "gaussian":  # 2 passes on d²; for h < 1e-18, 0.5/h² would overflow float32, so divide first
+        return d2.mul_(-0.5 / h**2).exp_() if h >= 1e-18 else d2.div_(h).div_(h).mul_(-0.5).exp_()
+    d = d2.sqrt_()
     if kernel == "linear": return d.div_(-h).add_(1).clamp_(min=0)
     if kernel == "inverse": return d.div_(h).add_(1).reciprocal_()
     return (d <= h).to(d.dtype)
+
+def _va_weights(va_a, va_b, kernel, bandwidth):
+    "`va_weights` on labels that are already checked."
+    if va_a.shape[1] != va_b.shape[1]:
+        raise ValueError(f"va_a has shape {tuple(va_a.shape)} but va_b has {tuple(va_b.shape)}; the label columns must match")
+    with torch.no_grad():
+        return _apply_kernel(_sq_dist(va_a.detach(), va_b.detach().to(va_a.dtype)), kernel, bandwidth)
 
 def va_weights(va_a:torch.Tensor, # labels of the anchors (A, 2) in [-1, 1]
                va_b:torch.Tensor, # labels of the keys (B, 2) in [-1, 1]
@@ -185,12 +221,7 @@ def va_weights(va_a:torch.Tensor, # labels of the anchors (A, 2) in [-1, 1]
                bandwidth:float=0.5 # σ (gaussian), d_max (linear), scale (inverse), ε (indicator)
               )->torch.Tensor: # (A, B) weights w_ij = κ(‖va_a[i] - va_b[j]‖)
     "CARL's soft-positive weights between anchors and keys from the distance of their VA labels."
-    check_va(va_a, "va_a"); check_va(va_b, "va_b")
-    if va_a.shape[1] != va_b.shape[1]:
-        raise ValueError(f"va_a has shape {tuple(va_a.shape)} but va_b has {tuple(va_b.shape)}; the label columns must match")
-    with torch.no_grad():
-        d = torch.cdist(va_a.detach(), va_b.detach().to(va_a.dtype), compute_mode="donot_use_mm_for_euclid_dist")
-        return _apply_kernel(d, kernel, bandwidth)
+    return _va_weights(check_va(va_a, "va_a"), check_va(va_b, "va_b"), kernel, bandwidth)
 
 # %% ../../nbs/10_losses_contrastive.ipynb #bf9f1c8a
 def _exclude_mask(exclude, B:int, M:int, N:int, device)->torch.Tensor|None:
@@ -225,7 +256,7 @@ def va_contrastive_loss(q:torch.Tensor, # queries (B, d); normalised inside
                        ):
     "CARL's continuous-label (VA-weighted) contrastive loss with momentum/queue keys."
     t = check_positive(temperature, "temperature"); _check_reduction(reduction); check_choice(variant, "variant", VA_VARIANTS)
-    qs, kn, en = _queries_and_keys(q, k, extra_keys, same_rows=variant == "weighted_neg", q_scale=1 / t)
+    en = _check_inputs(q, k, extra_keys, same_rows=variant == "weighted_neg")
     check_va(va_q, "va_q"); check_same_rows(q, va_q, "q", "va_q")
     check_va(va_k, "va_k"); check_same_rows(k, va_k, "k", "va_k")
     if en is not None:
@@ -233,11 +264,11 @@ def va_contrastive_loss(q:torch.Tensor, # queries (B, d); normalised inside
         check_va(extra_va, "extra_va"); check_same_rows(en, extra_va, "extra_keys", "extra_va")
         va_all = torch.cat([va_k, extra_va.to(va_k)])
     else: va_all = va_k
-    B, M = len(qs), k.shape[0]
+    B, M = len(q), k.shape[0]
     N = M + (0 if en is None else len(en))
-    excl = _exclude_mask(exclude, B, M, N, qs.device)
-    w = va_weights(va_q, va_all.to(va_q.device), kernel, bandwidth).to(device=qs.device, dtype=qs.dtype)  # labels may live on the CPU
-    logits = _similarity(qs, kn, en)
+    excl = _exclude_mask(exclude, B, M, N, q.device)
+    w = _va_weights(va_q, va_all.to(va_q.device), kernel, bandwidth).to(device=q.device, dtype=q.dtype)  # labels may live on the CPU
+    logits = _cosine_logits(q, k, en, 1 / t)
     inputs = ((q, "q"), (k, "k"), (extra_keys, "extra_keys"))
     if variant == "soft":
         with torch.no_grad():
@@ -245,9 +276,7 @@ def va_contrastive_loss(q:torch.Tensor, # queries (B, d); normalised inside
             mass = w.sum(1)
             w.div_(mass.clamp_min(torch.finfo(w.dtype).tiny)[:, None])
         if excl is not None: logits = logits.masked_fill_(excl, _masked_value(logits.dtype))
-        per = F.cross_entropy(logits, w, reduction="none")
-        _check_finite_result(per, *inputs)
-        return _finish(per, mass > 0, reduction, return_stats, "va_contrastive_loss")
+        return _cross_entropy(logits, w, reduction, inputs, mass > 0, return_stats, "va_contrastive_loss")
     if excl is not None and excl[:, :B].diagonal().any():
         raise ValueError("exclude masks a diagonal entry, but variant='weighted_neg' needs key i as the positive of query i")
     with torch.no_grad():  # log of each key's weight in the denominator: 1 for the positive, (1 - w)+ otherwise
@@ -255,9 +284,7 @@ def va_contrastive_loss(q:torch.Tensor, # queries (B, d); normalised inside
         log_a = w.clamp_(max=1).neg_().log1p_().clamp_(min=big_neg)  # log(1 - w); w = 1 -> most negative finite
         log_a[:, :B].fill_diagonal_(0.0)
         if excl is not None: log_a.masked_fill_(excl, big_neg)
-    per = F.cross_entropy(logits.add_(log_a), torch.arange(B, device=qs.device), reduction="none")
-    _check_finite_result(per, *inputs)
-    return _finish(per, torch.ones(B, dtype=torch.bool, device=qs.device), reduction, return_stats, "va_contrastive_loss")
+    return _cross_entropy(logits.add_(log_a), torch.arange(B, device=q.device), reduction, inputs, None, return_stats, "va_contrastive_loss")
 
 # %% ../../nbs/10_losses_contrastive.ipynb #d9765f7c
 class InfoNCELoss(nn.Module):
