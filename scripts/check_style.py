@@ -31,6 +31,17 @@ def code_cells(nb_path: Path):
         yield i, "\n".join(lines)
 
 
+def _all_block(lines: list[str]) -> set[int]:
+    "Line numbers of nbdev's generated `__all__ = [...]` list (nbdev wraps it, then prefixes `__all__ = `)."
+    out, inside = set(), False
+    for n, line in enumerate(lines, 1):
+        inside = inside or line.startswith("__all__ = [")
+        if inside:
+            out.add(n)
+            inside = not line.rstrip().endswith("]")
+    return out
+
+
 def check(max_line: int, max_module: int) -> list[str]:
     problems = []
     for py in sorted((ROOT / "carl_nb").rglob("*.py")):
@@ -39,8 +50,9 @@ def check(max_line: int, max_module: int) -> list[str]:
         rel = py.relative_to(ROOT)
         text = py.read_text()
         lines = text.split("\n")
+        generated = _all_block(lines)
         problems += [f"{rel}:{n}: line of {len(line)} characters (> {max_line})"
-                     for n, line in enumerate(lines, 1) if len(line) > max_line]
+                     for n, line in enumerate(lines, 1) if len(line) > max_line and n not in generated]
         problems += [f"{rel}:{n}: `;` joins statements" for n in semicolon_lines(text)]
         if len(lines) > max_module:
             problems.append(f"{rel}: module of {len(lines)} lines (> {max_module}); split its notebook")
