@@ -45,12 +45,17 @@ def losses(x):
         "floor (z, z)": lambda: F.cross_entropy(q @ qkeys().T / TAU, tgt),
         "normalised floor (q, k)": lambda: F.cross_entropy(F.normalize(q, dim=1) @ F.normalize(keys(), dim=1).T / TAU, tgt),
         "normalised floor (z, z)": lambda: F.cross_entropy(F.normalize(q, dim=1) @ F.normalize(qkeys(), dim=1).T / TAU, tgt),
-        "info_nce": lambda: info_nce(q, k, TAU, e),
-        "supcon_loss": lambda: supcon_loss(q, x["y"], TAU, e, x["ye"]),
-        "va_contrastive_loss (soft)": lambda: va_contrastive_loss(q, k, x["va"], x["vk"], TAU, extra_keys=e, extra_va=x["ve"]),
-        "va_contrastive_loss (weighted_neg)": lambda: va_contrastive_loss(q, k, x["va"], x["vk"], TAU, extra_keys=e, extra_va=x["ve"], variant="weighted_neg"),
-        "arccon_loss": lambda: arccon_loss(q, k, 10.0, TAU, e),
+        "info_nce": lambda: info_nce(q, k, temperature=TAU, extra_keys=e),
+        "supcon_loss": lambda: supcon_loss(q, x["y"], temperature=TAU, extra_keys=e, extra_labels=x["ye"]),
+        "va_contrastive_loss (hybrid)": lambda: va(q, k, x, e, "hybrid"),
+        "va_contrastive_loss (soft)": lambda: va(q, k, x, e, "soft"),
+        "va_contrastive_loss (weighted_neg)": lambda: va(q, k, x, e, "weighted_neg"),
+        "arccon_loss": lambda: arccon_loss(q, k, margin_deg=10.0, temperature=TAU, extra_keys=e),
     }
+
+
+def va(q, k, x, e, variant):
+    return va_contrastive_loss(q, k, x["va"], x["vk"], temperature=TAU, variant=variant, extra_keys=e, extra_va=x["ve"])
 
 FLOOR_OF = {"supcon_loss": "floor (z, z)"}  # supcon's keys are the anchors themselves
 
@@ -89,11 +94,13 @@ def section_reference():
     x = make_inputs(B, 0)
     q, k, va, vk, y = x["q"].detach(), x["k"].detach(), x["va"], x["vk"], x["y"]
     refs = {
-        "info_nce": lambda: ref_info_nce(q, k, TAU),
-        "supcon_loss": lambda: ref_supcon(q, y, TAU),
-        "va_contrastive_loss (soft)": lambda: ref_va_contrastive(q, k, va, vk, TAU),
-        "va_contrastive_loss (weighted_neg)": lambda: ref_va_contrastive(q, k, va, vk, TAU, variant="weighted_neg"),
-        "arccon_loss": lambda: ref_arccon(q, k, 10.0, TAU),
+        "info_nce": lambda: ref_info_nce(q, k, temperature=TAU),
+        "supcon_loss": lambda: ref_supcon(q, y, temperature=TAU),
+        "va_contrastive_loss (hybrid)": lambda: ref_va_contrastive(q, k, va, vk, temperature=TAU),
+        "va_contrastive_loss (soft)": lambda: ref_va_contrastive(q, k, va, vk, temperature=TAU, variant="soft"),
+        "va_contrastive_loss (weighted_neg)": lambda: ref_va_contrastive(q, k, va, vk, temperature=TAU,
+                                                                         variant="weighted_neg"),
+        "arccon_loss": lambda: ref_arccon(q, k, margin_deg=10.0, temperature=TAU),
     }
     med = time_all(B, 0, 20)
     print(f"\n## Speed-up over the loop reference (B={B}, d={D}, K=0; reference forward timed once, loss forward+backward best of 20)\n")
@@ -121,7 +128,8 @@ def section_big(B=4096, K=65536):
     print(f"\n## B={B}, K={K:,}, d={D} on CPU (forward+backward once, fresh process per loss)\n")
     print(f"One (B, B+K) float32 matrix is {mat:.2f} GiB.\n")
     print("| loss | time (s) | peak RSS above inputs (GiB) | in (B, B+K) matrices | finite grads |\n|---|---|---|---|---|")
-    for name in ["floor (q, k)", "info_nce", "supcon_loss", "va_contrastive_loss (soft)", "va_contrastive_loss (weighted_neg)", "arccon_loss"]:
+    for name in ["floor (q, k)", "info_nce", "supcon_loss", "va_contrastive_loss (hybrid)", "va_contrastive_loss (soft)",
+                 "va_contrastive_loss (weighted_neg)", "arccon_loss"]:
         out = subprocess.run([sys.executable, __file__, "--threads", str(torch.get_num_threads()), "--child", name, str(B), str(K)],
                              capture_output=True, text=True)
         if out.returncode:

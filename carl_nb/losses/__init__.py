@@ -6,11 +6,13 @@
 __all__ = []
 
 # %% ../../nbs/15_losses.ipynb #5cb27ff9
-from . import contrastive, angular, consistency, circumplex
+from . import contrastive, carl, angular, consistency, circumplex
 from .contrastive import *
+from .carl import *
 from .angular import *
 from .consistency import *
 from .circumplex import *
 
 # the public names of every family page, so `from carl_nb.losses import *` stays complete as pages grow
-__all__ = [name for family in (contrastive, angular, consistency, circumplex) for name in family.__all__]
+__all__ = [name for family in (contrastive, carl, angular, consistency, circumplex)
+           for name in family.__all__]
