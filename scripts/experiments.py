@@ -1,0 +1,152 @@
+"""The kit's recorded experiments: the ablation that chose CARL's defaults, and CARL against its baselines.
+
+    python scripts/experiments.py ablation [--preset cpu-quick] [--steps N]     -> results/ablation.csv
+    python scripts/experiments.py compare  [--preset cpu-quick] [--seeds 0 1 2] -> results/compare/*.json, comparison.csv
+
+Everything goes through carl_nb's public API (the same code as `carl train` / `carl eval`). The ablation is scored on
+the in-domain VADER *validation* split only (never the test split or the held-out data); the comparison is scored by
+the offline evaluation suite, whose transfer tasks (a VADER domain and Warriner words that training never saw) are
+what counts. Run directories go to runs/experiments/ (not committed); the result tables go to results/ (committed).
+"""
+from __future__ import annotations
+import argparse, dataclasses, json, os, platform, sys, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+RUNS = ROOT / "runs" / "experiments"
+
+# name -> TrainConfig overrides on top of the preset: one change from the default per row (the first row)
+ABLATION = {
+    "default (hybrid, σ=0.2, random, va_head)": {},
+    "soft targets, σ=0.5 (old default)": dict(cl_variant="soft", bandwidth=0.5),
+    "soft targets, σ=0.2": dict(cl_variant="soft", bandwidth=0.2),
+    "hybrid, σ=0.5": dict(bandwidth=0.5),
+    "perturb [MASK]": dict(perturb="mask"),
+    "saliency of the contrastive loss": dict(saliency_objective="contrastive"),
+}
+# (baseline name, seeds it runs with): the two that decide "did CARL help" get every seed
+BASELINE_RUNS = ("carl", "va_regression", "frozen", "simcse", "supcon_bins", "carl_no_perturb", "carl_no_queue",
+                 "circumplex_only", "arccon")
+ALL_SEEDS = ("carl", "va_regression", "frozen")
+LOG_COLUMNS = ("saliency_valence_ratio", "ptd_balanced_acc", "contrastive_above_floor", "mean_cos", "uniformity")
+
+
+def machine() -> dict:
+    return {"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _train(cfg, out: Path):
+    from carl_nb.train import train
+    if out.exists():
+        import shutil
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    result = train(cfg, out_dir=out, resume="never", progress=True)
+    return result, time.perf_counter() - t0
+
+
+def _late_mean(history: pd.DataFrame, col: str) -> float:
+    "Mean of a logged column over the second half of training (the first half is warm-up and a moving target)."
+    if col not in history or history[col].dropna().empty:
+        return float("nan")
+    s = history[col].dropna()
+    return float(s.iloc[len(s) // 2:].mean())
+
+
+def ablation(args):
+    from carl_nb.config import preset
+    from carl_nb.evaluate import quick_eval
+    from carl_nb.train_data import carl_splits
+    base = preset(args.preset, **({"steps": args.steps} if args.steps else {}))
+    validation = carl_splits(seed=base.seed, heldout_domain=base.heldout_domain).validation
+    rows = []
+    for name, overrides in ABLATION.items():
+        cfg = base.replace(**overrides)
+        result, seconds = _train(cfg, RUNS / "ablation" / _slug(name))
+        from carl_nb.train import load_run
+        _, model = load_run(result.out_dir)
+        val = quick_eval(model.embed, validation, n=len(validation), seed=0)
+        row = {"setting": name, **overrides, "train_s": round(seconds, 1), **val}
+        row.update({c: _late_mean(result.history, c) for c in LOG_COLUMNS})
+        rows.append(row)
+        print(pd.DataFrame(rows).to_string())
+        frame = pd.DataFrame(rows)
+        RESULTS.mkdir(exist_ok=True)
+        frame.to_csv(RESULTS / "ablation.csv", index=False)
+    (RESULTS / "ablation.json").write_text(json.dumps({"preset": args.preset, "config": dataclasses.asdict(base),
+                                                       "machine": machine()}, indent=1, default=str))
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()[:60]
+
+
+def compare_runs(args):
+    from carl_nb.config import preset, baseline_config
+    from carl_nb.evaluate import evaluate, EvalSuite
+    from carl_nb.model import CarlModel
+    from carl_nb.train import load_run
+    out = RESULTS / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for name in args.baselines:
+        seeds = args.seeds if name in ALL_SEEDS else args.seeds[:1]
+        for seed in seeds:
+            report_path = out / f"{name}-seed{seed}.json"
+            if report_path.exists() and not args.force:
+                continue
+            cfg = baseline_config(name, preset(args.preset, seed=seed, **({"steps": args.steps} if args.steps else {})))
+            seconds = 0.0
+            if name == "frozen":
+                torch.manual_seed(seed)
+                model = CarlModel(cfg)
+            else:
+                result, seconds = _train(cfg, RUNS / "compare" / f"{name}-seed{seed}")
+                _, model = load_run(result.out_dir)
+            suite = dataclasses.replace(EvalSuite.offline(), split_seed=seed, heldout_domain=cfg.heldout_domain)
+            t0 = time.perf_counter()
+            report = evaluate(model, suite, seed=seed, progress=True, name=name)
+            timings[f"{name}-seed{seed}"] = {"train_s": round(seconds, 1), "eval_s": round(time.perf_counter() - t0, 1)}
+            report_path.write_text(report.to_json())
+            print(f"{name} seed {seed}: train {seconds:.0f} s", flush=True)
+    meta = out / "runs.json"
+    old = json.loads(meta.read_text()) if meta.exists() else {}
+    old.update({"preset": args.preset, "machine": machine()})
+    old.setdefault("timings", {}).update(timings)
+    meta.write_text(json.dumps(old, indent=1))
+    summarize()
+
+
+def summarize():
+    "results/comparison.csv: mean ± 95% CI over seeds for every run group, from results/compare/*.json."
+    from carl_nb.compare import EvalReport, compare
+    groups = {}
+    for p in sorted((RESULTS / "compare").glob("*-seed*.json")):
+        groups.setdefault(p.stem.rsplit("-seed", 1)[0], []).append(EvalReport.from_json(p.read_text()))
+    comparison = compare(groups)
+    comparison.to_frame().to_csv(RESULTS / "comparison.csv", index=False)
+    print(comparison.table().to_string() if hasattr(comparison, "table") else comparison.to_frame().to_string())
+    return comparison
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("ablation")
+    c = sub.add_parser("compare")
+    for p in (a, c):
+        p.add_argument("--preset", default="cpu-quick")
+        p.add_argument("--steps", type=int, default=None)
+    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    c.add_argument("--baselines", nargs="+", default=list(BASELINE_RUNS))
+    c.add_argument("--force", action="store_true")
+    sub.add_parser("summarize")
+    args = ap.parse_args()
+    {"ablation": ablation, "compare": compare_runs, "summarize": lambda a: summarize()}[args.what](args)
