@@ -54,7 +54,9 @@ class EvalReport:
         colours = dict(transfer="tab:blue", fit="tab:gray", geometry="tab:green")
         ax.barh(np.arange(len(f)), f.value, color=[colours[k] for k in f.kind])
         ax.set_yticks(np.arange(len(f)), [f"{t}: {m}" for t, m in zip(f.task, f.metric)], fontsize=7)
-        ax.invert_yaxis(); ax.axvline(0, color="k", lw=0.5); ax.set_xlabel("value")
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_xlabel("value")
         ax.set_title(f"{self.model or 'model'} · suite {self.suite} · seed {self.seed}", fontsize=9)
         for kind, c in colours.items(): ax.barh([0], [0], color=c, label=kind)
         ax.legend(fontsize=7, loc="lower right")
@@ -129,7 +131,9 @@ class Comparison:
                              r["ci_high"] - r["mean"]] for r in rows]).T
             ax.errorbar(mean, y, xerr=err, fmt="o", ms=4, capsize=3, label=run)
         ax.set_yticks(np.arange(len(keys)), [f"{t}: {m}" for t, m in keys], fontsize=7)
-        ax.invert_yaxis(); ax.set_xlabel(f"mean ± {self.level:.0%} CI over seeds"); ax.legend(fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"mean ± {self.level:.0%} CI over seeds")
+        ax.legend(fontsize=7)
         return fig, ax
     def _repr_html_(self):
         body = self.table().to_html(escape=True)

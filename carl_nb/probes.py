@@ -49,7 +49,8 @@ def _check_xy(x, y, name):
 
 def ridge_probe(x_fit, y_fit, x_score, y_score, *, alphas=DEFAULT_ALPHAS)->dict:
     "Fit a standardised ridge regression on (x_fit, y_fit), score Pearson / Spearman on (x_score, y_score)."
-    x_fit, y_fit = _check_xy(x_fit, y_fit, "fit"); x_score, y_score = _check_xy(x_score, y_score, "score")
+    x_fit, y_fit = _check_xy(x_fit, y_fit, "fit")
+    x_score, y_score = _check_xy(x_score, y_score, "score")
     probe = _ridge(alphas).fit(x_fit, y_fit.astype(float))
     pred = probe.predict(x_score)
     return dict(pearson=pearson(pred, y_score), spearman=spearman(pred, y_score), alpha=float(probe[-1].alpha_))
@@ -58,7 +59,8 @@ def polarity_probe(x_fit, v_fit, x_score, v_score, *, margin:float=0.1, Cs=(0.00
     "Logistic probe for valence > 0 on texts with |valence| >= margin: accuracy, balanced accuracy, AUC."
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    x_fit, v_fit = _check_xy(x_fit, v_fit, "fit"); x_score, v_score = _check_xy(x_score, v_score, "score")
+    x_fit, v_fit = _check_xy(x_fit, v_fit, "fit")
+    x_score, v_score = _check_xy(x_score, v_score, "score")
     kf, ks = np.abs(v_fit) >= margin, np.abs(v_score) >= margin
     yf, ys = v_fit[kf] > 0, v_score[ks] > 0
     for name, y in (("fit", yf), ("score", ys)):
@@ -84,7 +86,8 @@ def kfold_ridge(x, y, *, folds:int=5, seed:int=0, alphas=DEFAULT_ALPHAS)->dict:
 
 def knn_regression(x_fit, y_fit, x_score, y_score, *, k:int=10)->dict:
     "Predict each scored row as the mean label of its k most cosine-similar fit rows; Pearson / Spearman."
-    x_fit, y_fit = _check_xy(x_fit, y_fit, "fit"); x_score, y_score = _check_xy(x_score, y_score, "score")
+    x_fit, y_fit = _check_xy(x_fit, y_fit, "fit")
+    x_score, y_score = _check_xy(x_score, y_score, "score")
     if not 1 <= k <= len(x_fit): raise ValueError(f"k must be in [1, {len(x_fit)}] (fit rows), got {k}")
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
     sims = unit(x_score) @ unit(x_fit).T
