@@ -34,11 +34,11 @@ def dynamic_step():  # the same, with saliency recomputed from the step's own fo
 def naive_step():    # separate saliency pass (own forward + backward), then the static step
     sal = token_saliency(model, batch, obj, tokenizer=tok)
     global static_nb
-    static_nb = perturb(batch, sal, 0.15, "mask", tok)[0]
+    static_nb = perturb(batch, sal, ratio=0.15, strategy="mask", tokenizer=tok)[0]
     static_step()
 
 sal0 = token_saliency(model, batch, obj, tokenizer=tok)
-static_nb = perturb(batch, sal0, 0.15, "mask", tok, select="random")[0]
+static_nb = perturb(batch, sal0, ratio=0.15, strategy="mask", tokenizer=tok, select="random")[0]
 times = {k: [] for k in ["static", "dynamic", "naive"]}
 for rep in range(7):
     for name, fn in [("static", static_step), ("dynamic", dynamic_step), ("naive", naive_step)]:
