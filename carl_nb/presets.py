@@ -12,8 +12,8 @@ __all__ = ['PRESETS', 'BASELINE_OFF', 'BASELINES', 'preset', 'baseline_config']
 
 # %% ../nbs/50a_presets.ipynb #db46dca8
 PRESETS = {
-    "cpu-quick": dict(encoder="minilm", batch_size=32, max_length=48, trainable_layers=2, steps=100, queue_size=1024,
-                      warmup_steps=10, lr=5e-5, eval_every=50, checkpoint_every=50, device="cpu"),
+    "cpu-quick": dict(encoder="minilm", batch_size=32, max_length=32, trainable_layers=2, steps=60, queue_size=1024,
+                      warmup_steps=10, lr=5e-5, eval_every=30, checkpoint_every=30, device="cpu"),
     "gpu": dict(encoder="minilm", batch_size=64, max_length=64, trainable_layers=-1, steps=750, queue_size=4096,
                 warmup_steps=50, precision="bf16", device="cuda", eval_every=150, checkpoint_every=150),
 }
