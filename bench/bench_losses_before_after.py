@@ -8,6 +8,7 @@ Run:  git show 9c79385:carl_nb/losses/contrastive.py > /tmp/old/carl_old/losses/
 import argparse, os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
 import torch.nn.functional as F
 
@@ -18,15 +19,9 @@ D, TAU = 384, 0.05
 
 
 def inputs(B, K, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    q = F.normalize(torch.randn(B, D, generator=g), dim=1).requires_grad_()
-    k = F.normalize(torch.randn(B, D, generator=g), dim=1).requires_grad_()
-    e = F.normalize(torch.randn(K, D, generator=g), dim=1) if K else None
-    va = torch.rand(B, 2, generator=g) * 2 - 1
-    vk = (va + 0.05 * torch.randn(B, 2, generator=g)).clamp(-1, 1)
-    ve = torch.rand(K, 2, generator=g) * 2 - 1 if K else None
-    y, ye = torch.randint(0, 32, (B,), generator=g), (torch.randint(0, 32, (K,), generator=g) if K else None)
-    return q, k, e, va, vk, ve, y, ye
+    "The inputs of bench_losses.py, as a tuple (q, k, e, va, vk, ve, y, ye)."
+    from bench_losses import make_inputs
+    return tuple(make_inputs(B, K, seed).values())
 
 
 def cases(q, k, e, va, vk, ve, y, ye):

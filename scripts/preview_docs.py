@@ -135,10 +135,9 @@ def site_sources(problems: list[str], notes: list[str] | None = None, *, force: 
     return PROC
 
 
-def sidebar_problems(cache: Path) -> list[str]:
-    "Sidebar entries of `_quarto.yml` without a page, and pages that the sidebar does not list."
+def sidebar_entries() -> list[str]:
+    "Every page entry (file or glob) of the sidebar in `_quarto.yml`, in order."
     import yaml
-    site = yaml.safe_load((ROOT / "_quarto.yml").read_text())["website"]
     listed = []
 
     def walk(items):
@@ -149,7 +148,13 @@ def sidebar_problems(cache: Path) -> list[str]:
                 listed.append(it["href"])
             if isinstance(it, dict) and "contents" in it:
                 walk(it["contents"] if isinstance(it["contents"], list) else [it["contents"]])
-    walk(site["sidebar"]["contents"])
+    walk(yaml.safe_load((ROOT / "_quarto.yml").read_text())["website"]["sidebar"]["contents"])
+    return listed
+
+
+def sidebar_problems(cache: Path) -> list[str]:
+    "Sidebar entries of `_quarto.yml` without a page, and pages that the sidebar does not list."
+    listed = sidebar_entries()
     pages = {p.relative_to(cache).as_posix() for p in _pages(cache)}
     found = {hit.relative_to(cache).as_posix() for pat in listed for hit in cache.glob(pat)}
     return ([f"_quarto.yml: sidebar lists {pat!r}: no such page" for pat in listed if not list(cache.glob(pat))]

@@ -4,7 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # pages the sidebar already lists while their owners write them; a test below says when one arrives
@@ -20,18 +19,7 @@ def _script(name):
 
 
 def _sidebar_pages():
-    found = []
-
-    def walk(items):
-        for it in items:
-            if isinstance(it, str):
-                found.append(it)
-            elif "href" in it:
-                found.append(it["href"])
-            if isinstance(it, dict) and "contents" in it:
-                walk(it["contents"])
-    walk(yaml.safe_load((ROOT / "_quarto.yml").read_text())["website"]["sidebar"]["contents"])
-    return found
+    return _script("preview_docs").sidebar_entries()
 
 
 def _repo_pages():
