@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'check_tensor', 'check_embeddings', 'check_same_rows', 'check_va', 'check_positive',
-           'check_choice', 'l2_normalize', 'reduce_loss', 'check_finite_loss', 'hub_reachable']
+           'check_choice', 'l2_normalize', 'reduce_loss', 'check_finite_loss']
 
 # %% ../nbs/00_core.ipynb #3ac7ebf0
 def seed_everything(seed:int=42, # seed for `random`, `numpy` and `torch` (CPU and every CUDA device)
@@ -187,15 +187,3 @@ def check_finite_loss(value, # a loss: 0-d tensor or number
         raise FloatingPointError(f"loss term {name!r} is {v.item()}{at}; stop before backward() writes it into "
                                  "the weights (check the inputs of this term, its temperature, or the precision)")
     return value
-
-# %% ../nbs/00_core.ipynb #45950c16
-def hub_reachable(host:str="huggingface.co", port:int=443, timeout:float=3.0)->bool:
-    "True when a TCP connection to `host` opens within `timeout` s and no HF offline variable is set."
-    offline = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in offline):
-        return False
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
