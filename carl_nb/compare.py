@@ -16,10 +16,11 @@ __all__ = ['ROW_KEYS', 'KINDS', 'LOWER_IS_BETTER', 'eval_row', 'EvalReport', 't_
 # %% ../nbs/62_compare.ipynb #06644f6c
 ROW_KEYS = ("task", "metric", "value", "kind", "n", "note")
 KINDS = ("transfer", "fit", "geometry")
-_BOUNDED = ("pearson", "spearman", "accuracy", "auc", "macro_f1", "circular_corr", "order_consistency", "r2_full",
-            "r2_pca8", "retention_pca8")
+_BOUNDED = ("pearson", "spearman", "accuracy", "auc", "macro_f1", "circular_corr", "order_consistency", "r2_full")
+_BOUNDED_PREFIX = ("r2_pca", "retention_pca")   # one row per PCA size of dr_robustness
 
-def _bounded(metric:str)->bool: return metric.endswith(_BOUNDED)   # score-like metrics, roughly in [-1, 1]
+def _bounded(metric:str)->bool:   # score-like metrics, roughly in [-1, 1]
+    return metric.endswith(_BOUNDED) or metric.startswith(_BOUNDED_PREFIX)
 
 def eval_row(task:str, metric:str, value, *, kind:str, n:int, note:str="")->dict:
     "One report row; `kind` is 'transfer', 'fit' or 'geometry'."

@@ -41,6 +41,9 @@ def load_encoder(name:str="minilm", # "minilm", a 🤗 hub id (needs internet) o
     "`(tokenizer, model)`, the model in **eval mode** (dropout off: call `.train()` to train). 'minilm' is offline."
     if not isinstance(name, (str, Path)) or not str(name):
         raise ValueError(f"name must be 'minilm', a hub id or a local path, got {name!r}")
+    if str(name).lower() == "tiny":   # the random 2-layer BERT of tests and CI, by name (`TrainConfig(encoder="tiny")`)
+        tokenizer, model = tiny_encoder()
+        return tokenizer, model.to(get_device(device)).eval()
     source = str(minilm_path() if str(name).lower() == "minilm" else name)
     try:
         try:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .data import text_key
+from .data import text_key, load_warriner
 from .train_data import carl_splits
 from .corpora import load_corpus, hub_available, HUB_CORPORA
 from .metrics import embedding_report
@@ -44,6 +44,8 @@ class EvalSuite:
     polarity_margin:float = 0.1 # |valence| below this is neither positive nor negative
     align_threshold:float = 0.1 # pairs with |Δvalence| below this are "close" (alignment)
     circumplex:bool = True # circumplex_fit on the emotion words and dr_robustness on held-out words
+    dr_dims:tuple = (2, 4, 8, 16, 32, 64, 128, 256) # PCA sizes of dr_robustness (the full embedding is always added)
+    fine_grained:bool = True # 27-class valence x arousal x dominance tertiles of held-out words (K-fold logistic)
     hub:tuple = () # hub corpora to add (names of carl_nb.data.HUB_CORPORA)
     n_hub:int = 2000 # rows per hub split (fit and score)
     hub_data_files:dict|None = None # corpus name -> local files in the hub schema (instead of the hub)
@@ -60,6 +62,8 @@ class EvalSuite:
             raise ValueError(f"folds must be an int >= 2, got {self.folds!r}")
         if not isinstance(self.knn_k, int) or self.knn_k < 1:
             raise ValueError(f"knn_k must be an int >= 1, got {self.knn_k!r}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.dr_dims):
+            raise ValueError(f"dr_dims must be positive ints, got {self.dr_dims!r}")
         if not self.alphas or any(not a > 0 for a in self.alphas):
             raise ValueError(f"alphas must be positive, got {self.alphas!r}")
         unknown = [h for h in self.hub if h not in HUB_CORPORA]
@@ -166,101 +170,9 @@ def random_embed_fn(dim:int=64, *, seed:int=0):
         return np.stack(rows)
     return fn
 
-# %% ../nbs/60_eval.ipynb #20b2e4e7
-def _row(task, metric, value, kind, n, note=""): return eval_row(task, metric, value, kind=kind, n=n, note=note)
-
-def _sample(df:pd.DataFrame, n:int|None, seed:int)->pd.DataFrame:
-    return df if n is None or n >= len(df) else df.sample(n, random_state=seed).reset_index(drop=True)
-
-def _task_vader(cache, d, suite, seed):
-    xf, vf = cache(d["fit"].text), d["fit"].valence.to_numpy()
-    rows = []
-    for task, kind, frame in (("in_domain", "fit", d["test"]), ("heldout_domain", "transfer", d["heldout"])):
-        xs, vs = cache(frame.text), frame.valence.to_numpy()
-        r = ridge_probe(xf, vf, xs, vs, alphas=suite.alphas)
-        p = polarity_probe(xf, vf, xs, vs, margin=suite.polarity_margin, seed=seed)
-        rows += [_row(task, f"valence_{m}", r[m], kind, len(xs), f"ridge alpha {r['alpha']:g}")
-                 for m in ("pearson", "spearman")]
-        rows += [_row(task, f"polarity_{m}", p[m], kind, p["n_score"], f"|v| >= {suite.polarity_margin:g}")
-                 for m in ("accuracy", "balanced_accuracy", "auc")]
-    return rows
-
-def _task_words(cache, d, suite, seed):
-    w = d["words"]
-    x, rows = cache(w.text), []
-    for label in ("valence", "arousal"):
-        r = kfold_ridge(x, w[label].to_numpy(), folds=suite.folds, seed=seed, alphas=suite.alphas)
-        rows += [_row("heldout_words", f"{label}_{m}", r[m], "transfer", len(w), f"{suite.folds}-fold ridge")
-                 for m in ("pearson", "spearman")]
-    return rows
-
-def _task_knn(cache, d, suite, seed):
-    h = d["heldout"]
-    r = knn_regression(cache(d["fit"].text), d["fit"].valence.to_numpy(), cache(h.text), h.valence.to_numpy(),
-                       k=suite.knn_k)
-    return [_row("knn_heldout_domain", f"valence_{m}", r[m], "transfer", len(h), f"k={suite.knn_k}, cosine")
-            for m in ("pearson", "spearman")]
-
-def _task_geometry(cache, d, suite, seed):
-    g = d["heldout"].iloc[:suite.n_geometry]
-    x = torch.as_tensor(cache(g.text))
-    rep = embedding_report(x, va=torch.tensor(g.valence.to_numpy(float))[:, None], va_threshold=suite.align_threshold,
-                           max_points=None)
-    gap = float(np.mean(rep.positive_cosines)) - rep.mean_cosine if rep.n_pairs else float("nan")
-    note = f"{rep.n_pairs} pairs with |Δv| < {suite.align_threshold:g}"
-    return [_row("geometry_heldout_domain", "alignment", np.nan if rep.alignment is None else rep.alignment, "geometry",
-                 len(g), note), _row("geometry_heldout_domain", "uniformity", rep.uniformity, "geometry", len(g)),
-            _row("geometry_heldout_domain", "mean_cos", rep.mean_cosine, "geometry", len(g), "near 1 = collapse"),
-            _row("geometry_heldout_domain", "close_cos_gap", gap, "geometry", len(g), note)]
-
-def _task_circumplex(cache, d, suite, seed):
-    t = EMOTION_VA[np.hypot(EMOTION_VA.valence, EMOTION_VA.arousal) > 0]   # "neutral" sits at the origin: no angle
-    fit = circumplex_fit(torch.as_tensor(cache(t.emotion)), torch.tensor(t[["valence", "arousal"]].to_numpy(float)),
-                         names=t.emotion.tolist())
-    rows = [_row("circumplex_emotions", m, getattr(fit, m), "geometry", fit.n_used, "PCA of EMOTION_VA words")
-            for m in ("angle_error_deg", "circular_corr", "order_consistency")]
-    w = d["words"]
-    dr = dr_robustness(torch.as_tensor(cache(w.text)), w.valence.to_numpy(float), dims=(8,), cv=3, seed=seed).frame
-    full, k8 = dr.iloc[-1].score, dr[dr.dim == 8].score
-    note = f"3-fold ridge, {int(dr.iloc[-1].dim)} dims"
-    rows.append(_row("dr_heldout_words", "r2_full", full, "transfer", len(w), note))
-    if len(k8): rows += [_row("dr_heldout_words", "r2_pca8", k8.iloc[0], "transfer", len(w)),
-                         _row("dr_heldout_words", "retention_pca8", k8.iloc[0] / full, "transfer", len(w))]
-    return rows
-
-# %% ../nbs/60_eval.ipynb #614caadd
-def _hub_frames(name:str, suite:EvalSuite, seed:int):
-    files = (suite.hub_data_files or {}).get(name)
-    if files is None and not hub_available(): return "skipped: hub unreachable"
-    try: dd = load_corpus(name, data_files=files)
-    except (ConnectionError, OSError, ValueError) as e: return f"skipped: {type(e).__name__}: {str(e)[:200]}"
-    score = next((s for s in ("test", "validation") if s in dd), None)
-    if "train" not in dd or score is None: return f"skipped: needs a train and a test/validation split, got {list(dd)}"
-    fit = unique_texts(dd["train"].to_pandas())
-    sc = unique_texts(dd[score].to_pandas())
-    sc = sc[~sc.key.isin(set(fit.key))]
-    return _sample(fit, suite.n_hub, seed), _sample(sc, suite.n_hub, seed)
-
-def _task_hub(name:str):
-    def run(cache, d, suite, seed):
-        task, got = f"hub:{name}", _hub_frames(name, suite, seed)
-        if isinstance(got, str): return [_row(task, "skipped", np.nan, "transfer", 0, got)]
-        fit, sc = got
-        xf, xs, kind = cache(fit.text), cache(sc.text), HUB_CORPORA[name][3]
-        if kind == "polarity":
-            p = polarity_probe(xf, fit.valence.to_numpy(), xs, sc.valence.to_numpy(), margin=0.5, seed=seed)
-            return [_row(task, m, p[m], "transfer", p["n_score"]) for m in ("accuracy", "balanced_accuracy", "auc")]
-        rows = []
-        for label in (("valence", "arousal") if kind == "vad_1to5" else ("valence",)):
-            r = ridge_probe(xf, fit[label].to_numpy(), xs, sc[label].to_numpy(), alphas=suite.alphas)
-            note = "emotion-table VA" if kind != "vad_1to5" else "human VA"
-            rows += [_row(task, f"{label}_{m}", r[m], "transfer", len(sc), note) for m in ("pearson", "spearman")]
-        if kind in ("emotion", "multi_emotion"):
-            one_f, one_s = ~fit.label.str.contains(r"\+"), ~sc.label.str.contains(r"\+")
-            c = class_probe(xf[one_f], fit.label[one_f].to_numpy(), xs[one_s], sc.label[one_s].to_numpy())
-            rows += [_row(task, f"emotion_{m}", c[m], "transfer", int(one_s.sum()), "single-label rows") for m in c]
-        return rows
-    return run
+# %% ../nbs/60_eval.ipynb #e7a5c0d2
+from .eval_tasks import (_sample, _task_vader, _task_words, _task_knn, _task_geometry, _task_circumplex,
+                                _task_fine_grained, _task_hub)
 
 # %% ../nbs/60_eval.ipynb #76e5642d
 def evaluate(model_or_embed_fn, # list[str] -> (N, d), a CarlModel, a SentenceTransformer or (tokenizer, model)
@@ -277,6 +189,7 @@ def evaluate(model_or_embed_fn, # list[str] -> (N, d), a CarlModel, a SentenceTr
              words=_sample(f["heldout_words"], suite.n_heldout_words, seed))
     tasks = [("vader", _task_vader), ("heldout_words", _task_words), ("knn", _task_knn), ("geometry", _task_geometry)]
     tasks += [("circumplex", _task_circumplex)] if suite.circumplex else []
+    tasks += [("fine_grained", _task_fine_grained)] if suite.fine_grained else []
     tasks += [(f"hub:{h}", _task_hub(h)) for h in suite.hub]
     rows, seconds = [], {"data": time.perf_counter() - t0}
     bar = tqdm(tasks, desc="evaluate", disable=not progress)

@@ -13,10 +13,18 @@ which this script builds the way `nbdev_docs` does, plus the tutorials:
    `.html`, `{#id}` heading attributes become ids as in Quarto, and MathJax comes from Debian's `libjs-mathjax`.
    `--check` drives Debian's `chromium` with Playwright (`executable_path`, no `playwright install`) over each page and
    fails on: a page nbdev's processors could not build, a JavaScript error, a page without its H1, a formula MathJax
-   could not render (or left as raw TeX), a broken internal link or anchor, an image that does not load, and a page
-   missing from (or a sidebar entry missing in) `_quarto.yml`. `--screenshot` saves `_preview/shots/*.png`.
+   could not render (or left as raw TeX), a broken internal link or anchor, an image that does not load, a page
+   missing from (or a sidebar entry missing in) `_quarto.yml`, and a page whose `> ` subtitle is missing or over
+   100 characters (aim for 40-80). `--screenshot` saves `_preview/shots/*.png`.
    `--only-check` reuses an existing `_preview/` (no rebuild). A notebook older than its page in `_proc/` is not
    processed again (as in `nbdev_preview`); `--force` rebuilds every page (after library changes: show_doc).
+   `.ci/run` runs `--check --force` after pytest (about 2 minutes on 2 idle cores; it apt-installs `chromium` and
+   `libjs-mathjax` when missing).
+
+Keep it fast: nbdev's processors execute, in a page with exports, every exported cell, every `show_doc` cell and every
+cell that holds an import. A cell that mixes imports with other code is executed whole: slow (a training demo runs
+again) or failing (it uses names from cells that are not executed). Put imports in a cell of their own, and hoist
+imports out of `def`/`with` blocks; the notes this script prints name the pages that still mix them.
 
 Usage: python scripts/preview_docs.py [--check] [--screenshot] [--only-check] [--force] [page-name-substring ...]
        python scripts/preview_docs.py --site [--serve]
@@ -135,6 +143,39 @@ def site_sources(problems: list[str], notes: list[str] | None = None, *, force: 
     return PROC
 
 
+SUBTITLE_MAX = 100       # a page's `> ` subtitle is a short description (aim for 40-80 characters)
+
+
+def page_subtitle(nb: dict) -> str | None:
+    "The `> ` line right under a notebook's H1 (nbdev makes it the page description), or None."
+    for cell in nb["cells"]:
+        lines = "".join(cell["source"]).splitlines() if cell["cell_type"] == "markdown" else []
+        for i, line in enumerate(lines):
+            if line.startswith("# "):
+                rest = [x for x in lines[i + 1:] if x.strip()]
+                return rest[0][2:].strip() if rest and rest[0].startswith("> ") else None
+    return None
+
+
+def repo_pages() -> list[Path]:
+    "Every notebook the site renders, as repository paths: nbs/**/*.ipynb and tutorials/*.ipynb."
+    found = sorted((ROOT / "nbs").rglob("*.ipynb")) + sorted((ROOT / "tutorials").glob("*.ipynb"))
+    return [p for p in found if not any(part.startswith(("_", ".")) for part in p.relative_to(ROOT).parts)]
+
+
+def subtitle_problems(paths=None) -> list[str]:
+    "Pages whose subtitle is missing or longer than `SUBTITLE_MAX` characters (default: every page)."
+    problems = []
+    for p in repo_pages() if paths is None else paths:
+        sub = page_subtitle(json.loads(Path(p).read_text(encoding="utf-8")))
+        p = Path(p).resolve().relative_to(ROOT) if ROOT in Path(p).resolve().parents else p
+        if sub is None:
+            problems.append(f"{p}: no `> ` subtitle under the H1")
+        elif len(sub) > SUBTITLE_MAX:
+            problems.append(f"{p}: subtitle of {len(sub)} characters (at most {SUBTITLE_MAX}, aim for 40-80)")
+    return problems
+
+
 def sidebar_entries() -> list[str]:
     "Every page entry (file or glob) of the sidebar in `_quarto.yml`, in order."
     import yaml
@@ -186,7 +227,9 @@ def _prepare(nb):
     return nb
 
 
-HEADING = re.compile(r'<h([1-6]) id="[^"]*">(.*?)\s*\{#([\w-]+)\}\s*<a class="anchor-link" href="#[^"]*">', re.S)
+# the heading's text may hold tags, but never the end of the heading: one heading per match
+HEADING = re.compile(r'<h([1-6]) id="[^"]*">((?:(?!</h[1-6]>).)*?)\s*\{#([\w-]+)\}\s*<a class="anchor-link" href="#[^"]*">',
+                     re.S)
 
 
 def _heading_ids(html: str) -> str:
@@ -201,7 +244,7 @@ def build(wanted=(), problems=None, notes=None, *, force=False) -> list[Path]:
     from nbconvert.preprocessors import TagRemovePreprocessor
     problems = [] if problems is None else problems
     cache = site_sources(problems, notes, force=force)
-    problems += sidebar_problems(cache)
+    problems += sidebar_problems(cache) + subtitle_problems()
     pages = _pages(cache)
     if wanted:
         pages = [p for p in pages if any(w in p.name for w in wanted)]

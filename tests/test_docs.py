@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # pages the sidebar already lists while their owners write them; a test below says when one arrives
-COMING = {"tutorials/reproduce.ipynb"}
+COMING = set()   # sidebar entries whose notebook is being written (none now)
 
 
 def _script(name):
@@ -75,3 +75,28 @@ def test_site_links_follow_the_site_layout():
     html = '<h2 id="CARL-loss-%7B%23carl-loss%7D">CARL loss {#carl-loss}<a class="anchor-link" href="#x">¶</a></h2>'
     fixed = '<h2 id="carl-loss">CARL loss<a class="anchor-link" href="#carl-loss">¶</a></h2>'
     assert prev._heading_ids(html) == fixed
+    plain = '<h1 id="Paper-notes">Paper notes<a class="anchor-link" href="#Paper-notes">¶</a></h1><p>x</p>'
+    assert prev._heading_ids(plain + html) == plain + fixed, "an id-less heading must keep its own id"
+
+
+def test_every_page_has_a_short_subtitle():
+    prev = _script("preview_docs")
+    pages = prev.repo_pages()
+    assert len(pages) > 40, f"only {len(pages)} pages found"
+    problems = prev.subtitle_problems(pages)
+    assert not problems, "\n".join(problems)
+    lengths = [len(prev.page_subtitle(json.loads(p.read_text()))) for p in pages]
+    assert sum(lengths) / len(lengths) <= 70, f"subtitles average {sum(lengths) / len(lengths):.0f} characters"
+
+
+def test_subtitle_check_catches_long_and_missing_subtitles(tmp_path):
+    prev = _script("preview_docs")
+    def page(md):
+        p = tmp_path / f"p{len(list(tmp_path.iterdir()))}.ipynb"
+        p.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "#| default_exp x"},
+                                           {"cell_type": "markdown", "source": md}]}))
+        return p
+    good, long_, missing = page("# T\n> A short page description"), page("# T\n\n> " + "x" * 101), page("# T\n\ntext")
+    assert prev.page_subtitle(json.loads(good.read_text())) == "A short page description"
+    problems = prev.subtitle_problems([good, long_, missing])
+    assert len(problems) == 2 and "101 characters" in problems[0] and "no `> ` subtitle" in problems[1], problems
