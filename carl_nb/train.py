@@ -4,7 +4,7 @@
 
 # %% ../nbs/52_train.ipynb #4475a2f0
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -132,6 +132,10 @@ def train(config, # a `carl_nb.config.TrainConfig`
     "Train `model` on `data` as `config` says, with logging, evaluation, early stopping and exact resume."
     check_choice(resume, "resume", {"auto", "never", "must"})
     if hasattr(config, "validate"): config.validate()
+    if getattr(config, "queue_size", 1) == 0 and getattr(config, "w_contrastive", 0) > 0:
+        warnings.warn("queue_size=0 with the VA-weighted contrastive term: with only the batch's negatives, collapse "
+                      "is cheaper than discrimination for this loss (the recorded carl_no_queue runs collapse, see "
+                      "results/SUMMARY.md); watch val_mean_cos", stacklevel=2)
     for name in ("steps", "eval_every", "checkpoint_every", "early_stopping_patience"):
         _check_int(getattr(config, name), name)
     stop = config.steps if max_steps is None else min(_check_int(max_steps, "max_steps"), config.steps)
