@@ -154,7 +154,7 @@ def summarize():
         groups.setdefault(p.stem.rsplit("-seed", 1)[0], []).append(EvalReport.from_json(p.read_text()))
     comparison = compare(groups)
     comparison.to_frame().to_csv(RESULTS / "comparison.csv", index=False)
-    (RESULTS / "SUMMARY.md").write_text(summary_markdown(comparison.to_frame()))
+    (RESULTS / "SUMMARY.md").write_text(summary_markdown(comparison.to_frame(), groups))
     print(comparison.table().to_string() if hasattr(comparison, "table") else comparison.to_frame().to_string())
     return comparison
 
@@ -166,25 +166,29 @@ KEY_ROWS = [("heldout_domain", "valence_pearson"), ("heldout_domain", "polarity_
 LOWER_BETTER = ("uniformity", "mean_cos", "angle_error_deg", "alignment")
 
 
-def verdict(frame: pd.DataFrame, task: str, metric: str, a: str, b: str) -> str:
-    "Plain words for run a against run b on one row: do their 95% intervals separate, and which way is better?"
-    def row(run):
-        r = frame[(frame.task == task) & (frame.metric == metric) & (frame.run == run)]
-        return None if r.empty else r.iloc[0]
-    ra, rb = row(a), row(b)
-    if ra is None or rb is None:
+MIN_EFFECT = 1e-3   # as in tutorials/reproduce.ipynb: a smaller mean difference does not reach the printed decimals
+
+
+def verdict(frame: pd.DataFrame, task: str, metric: str, a: str, b: str, groups: dict) -> str:
+    "Plain words for run a against run b on one row: the paired difference over matched seeds and its 95% interval."
+    from carl_nb.compare import delta
+    if a not in groups or b not in groups:
         return "not measured"
-    better = (lambda x, y: x < y) if metric in LOWER_BETTER else (lambda x, y: x > y)
-    if pd.isna(ra.ci_low) or pd.isna(rb.ci_low):
-        return f"{a} {ra['mean']:.3f} vs {b} {rb['mean']:.3f} (one seed: no interval)"
-    apart = ra.ci_low > rb.ci_high or ra.ci_high < rb.ci_low
-    if not apart:
-        return f"{a} {ra['mean']:.3f} vs {b} {rb['mean']:.3f}: intervals overlap, no difference shown"
-    word = "better" if better(ra["mean"], rb["mean"]) else "worse"
-    return f"{a} {ra['mean']:.3f} vs {b} {rb['mean']:.3f}: {a} {word} (95% intervals apart)"
+    d = delta(groups[a], groups[b]).set_index(["task", "metric"])
+    if (task, metric) not in d.index:
+        return "not measured"
+    r = d.loc[(task, metric)]
+    means = {run: frame[(frame.task == task) & (frame.metric == metric) & (frame.run == run)]["mean"].iloc[0]
+             for run in (a, b)}
+    head = f"{a} {means[a]:.3f} vs {b} {means[b]:.3f}, paired difference {r.mean_delta:+.4f} [{r.ci_low:+.4f}, " \
+           f"{r.ci_high:+.4f}] over {int(r.n_pairs)} seeds"
+    if not (r.excludes_zero and abs(r.mean_delta) >= MIN_EFFECT):
+        return f"{head}: no difference shown"
+    better = (r.mean_delta < 0) == (metric in LOWER_BETTER)
+    return f"{head}: {a} {'better' if better else 'worse'}"
 
 
-def summary_markdown(frame: pd.DataFrame) -> str:
+def summary_markdown(frame: pd.DataFrame, groups: dict) -> str:
     "results/SUMMARY.md: the key rows of the comparison and a generated sentence per question (no typed numbers)."
     meta_path = RESULTS / "compare" / "runs.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -193,7 +197,8 @@ def summary_markdown(frame: pd.DataFrame) -> str:
              f"Preset `{meta.get('preset')}`, steps {meta.get('steps')}, overrides {meta.get('set')}, CARL setting "
              f"from the ablation {meta.get('chosen')}; machine {meta.get('machine')}.",
              "Mean over seeds, with the 95% t-interval in brackets (one seed: no interval). "
-             "Transfer rows are data training never saw.", "",
+             "Transfer rows are data training never saw. The verdicts pair the seeds (same split, same evaluation "
+             "sample); every claim of the papers is tested in tutorials/reproduce.ipynb.", "",
              "| task | metric | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
     for task, metric in KEY_ROWS:
         cells = []
@@ -209,7 +214,7 @@ def summary_markdown(frame: pd.DataFrame) -> str:
     lines += ["", "## Did CARL help?", ""]
     for task, metric in KEY_ROWS[:4]:
         for b in ("frozen", "va_regression"):
-            lines.append(f"- {task} / {metric}, CARL vs {b}: {verdict(frame, task, metric, 'carl', b)}")
+            lines.append(f"- {task} / {metric}, CARL vs {b}: {verdict(frame, task, metric, 'carl', b, groups)}")
     return "\n".join(lines) + "\n"
 
 
