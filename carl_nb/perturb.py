@@ -109,8 +109,14 @@ _PLACEHOLDER = re.compile(r"^(\[unused\d+\]|<unused\d+>|madeupword\d+)$")
 def blocked_ids(tokenizer, extra=None # more ids to block (e.g. tokens a detector should never see)
                )->list[int]:
     "Ids never proposed as replacements: special ids, vocabulary placeholders (`[unused*]`, ...) and `extra`."
-    placeholders = {i for t, i in tokenizer.get_vocab().items() if _PLACEHOLDER.match(t)}
-    return sorted(set(tokenizer.all_special_ids) | placeholders | {int(i) for i in (extra or [])})
+    key = (id(tokenizer), len(tokenizer), tuple(sorted({int(i) for i in (extra or [])})))
+    hit = _BLOCKED.get(key)
+    if hit is None or hit[0] is not tokenizer:   # the walk over the vocabulary is a fixed cost of every step: once
+        placeholders = {i for t, i in tokenizer.get_vocab().items() if _PLACEHOLDER.match(t)}
+        hit = _BLOCKED[key] = (tokenizer, sorted(set(tokenizer.all_special_ids) | placeholders | set(key[2])))
+    return list(hit[1])
+
+_BLOCKED = {}   # (id(tokenizer), len(tokenizer), extra ids) -> (tokenizer, sorted ids)
 
 def _replace(ids, sel, strategy, tokenizer, model, gen, exclude_ids):
     "New input ids for the token strategies (mask, random, synonym_embedding, delete: unchanged)."

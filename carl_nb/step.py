@@ -37,15 +37,16 @@ def word_valence(word:str)->float|None:
 
 def selected_word_valence(texts:list, offsets:torch.Tensor, special:torch.Tensor, selected:torch.Tensor)->tuple:
     "Mean |Warriner valence| of the selected words and of the other words of the same sentences: `(sel, other)`."
-    wid = word_ids_from_offsets(offsets, special, texts)
+    wid = word_ids_from_offsets(offsets, special, texts).tolist()
+    off, picked_tokens = offsets.tolist(), selected.bool().tolist()   # plain lists: no per-element tensor indexing
     sel, other = [], []
     for b, text in enumerate(texts):
         spans = {}
-        for t, w in enumerate(wid[b].tolist()):
+        for t, w in enumerate(wid[b]):
             if w < 0: continue
-            s, e = int(offsets[b, t, 0]), int(offsets[b, t, 1])
+            s, e = off[b][t]
             lo, hi, picked = spans.get(w, (s, e, False))
-            spans[w] = (min(lo, s), max(hi, e), picked or bool(selected[b, t]))
+            spans[w] = (min(lo, s), max(hi, e), picked or picked_tokens[b][t])
         for lo, hi, picked in spans.values():
             v = word_valence(text[lo:hi])
             if v is not None: (sel if picked else other).append(abs(v))

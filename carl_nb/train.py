@@ -206,6 +206,7 @@ def _loop(config, *, model, data, optimizer, scheduler, state, log, out_dir, sto
     rank, world = (acc.process_index, acc.num_processes) if acc else (0, 1)
     main = rank == 0
     params = [p for g in optimizer.param_groups for p in g["params"]]
+    trainable = [p for p in params if p.requires_grad]
     clip = config.grad_clip if config.grad_clip and config.grad_clip > 0 else float("inf")
     batches = _batches(data.sampler)
     bar = tqdm(total=stop, initial=state.step, desc="train", disable=not progress, dynamic_ncols=True)
@@ -228,7 +229,9 @@ def _loop(config, *, model, data, optimizer, scheduler, state, log, out_dir, sto
             weights = model.loss_weights(t)
             total, parts = weighted_loss(losses, weights, step=t)
             optimizer.zero_grad(set_to_none=True)
-            acc.backward(total) if acc else total.backward()
+            # inputs=: no gradient for tensors the optimizer does not step (e.g. the embedding output the saliency
+            # differentiates, which would otherwise pull a second pass through frozen layers)
+            acc.backward(total, inputs=trainable) if acc else total.backward(inputs=trainable)
             gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip))
             if not math.isfinite(gnorm):
                 raise FloatingPointError(f"gradient norm is {gnorm} at step {t} (every loss term was finite)")
