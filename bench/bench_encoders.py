@@ -1,10 +1,12 @@
 """Encoder costs on this machine: a training step of `tiny_encoder()` (what tests and CPU tutorials use) and
 `embed` throughput of the real all-MiniLM-L6-v2, on VADER sentences. All numbers come from this one run.
+Results of the latest run: BENCHMARKS.md.
 
     python bench/bench_encoders.py [--device cpu|cuda]
 """
 import os, sys
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # carl_nb importable from a clone
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402  (puts the repo root on sys.path)
 import argparse, statistics, time
 import torch
 from carl_nb.data import load_vader
@@ -28,7 +30,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("--device", default="cpu"); a = ap.parse_args()
     device = torch.device(a.device)
     texts = list(load_vader("train")["text"])
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads\n")
+    bl.header("bench_encoders.py: encoder costs", device=str(device))
     print("| encoder | parameters | train step, batch 32 (ms) | tokens | embed throughput (sentences/s) |\n|---|---|---|---|---|")
     for name, (tok, model) in (("tiny_encoder()", tiny_encoder()), ("minilm", load_encoder("minilm"))):
         n = sum(p.numel() for p in model.parameters())

@@ -1,5 +1,6 @@
 """Interleaved before/after timing of the losses: the fused-backward implementation of commit 9c79385 against the
 plain-autograd one now in carl_nb, in the same process and rounds, against the same floor (forward+backward).
+Its last results: BENCHMARKS.md.
 
 Run:  git show 9c79385:carl_nb/losses/contrastive.py > /tmp/old/carl_old/losses/contrastive.py (and angular.py, with
       its import changed to carl_old.losses.contrastive; empty __init__.py files), then

@@ -1,20 +1,22 @@
 """Benchmark: FeatureQueue.enqueue + get costs O(batch), independent of the queue size K.
+Results of the latest run: BENCHMARKS.md (the table there is this script's output).
 
-For K = 1k ... 1M at batch 256 (d = 128, VA labels, sample ids) this prints the median time of one
-`enqueue(...)` + `get()` call, and its ratio to copying one batch of features into a preallocated buffer
-(`buf.copy_(batch)`, the least any queue must do). For contrast it also times `get(copy=True)`, which clones
-the filled queue and so grows with K. All numbers in a row come from the same run.
+For K = 1k ... 1M at batch 256 (d = 384, MiniLM's width; VA labels, sample ids) this prints the median time of one
+`enqueue(...)` + `get()` call on a full (wrapping) queue, and its ratio to copying one batch of features into a
+preallocated buffer (`buf.copy_(batch)`, the least any queue must do), the two timed interleaved (copy, step, copy,
+step, ...). For contrast it also times `get(copy=True)`, which clones the filled queue and so grows with K.
 
     python bench/bench_queue.py              # CPU, default sizes
     python bench/bench_queue.py --device cuda --repeats 200
 """
 import os, sys
-sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # carl_nb importable from a clone
-import argparse, statistics, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402  (puts the repo root on sys.path)
+import argparse, statistics, time  # noqa: E402
 
-import torch
+import torch  # noqa: E402
 
-from carl_nb.queue import FeatureQueue
+from carl_nb.queue import FeatureQueue  # noqa: E402
 
 
 def _median_time(fn, repeats, sync):
@@ -29,34 +31,34 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1000,10000,100000,1000000", help="comma-separated queue sizes K")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--dim", type=int, default=384)
     p.add_argument("--repeats", type=int, default=100)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = steadier on a shared machine)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync = bl.sync_for(dev)
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(a.batch, a.dim, generator=g).to(dev)
     va = (torch.rand(a.batch, 2, generator=g) * 2 - 1).to(dev)
     ids = torch.arange(a.batch, device=dev)
     buf = torch.empty_like(feats)
-    t_copy = _median_time(lambda: buf.copy_(feats), a.repeats, sync)
-
-    print(f"device={dev}, torch {torch.__version__}, threads={torch.get_num_threads()}, batch={a.batch}, dim={a.dim}, "
-          f"repeats={a.repeats} (median)")
-    print(f"copy one batch (buf.copy_): {t_copy * 1e6:.1f} µs")
-    print(f"{'K':>9} | {'enqueue+get µs':>14} | {'ratio to copy':>13} | {'get(copy=True) µs':>17}")
-    print("-" * 64)
+    bl.header("bench_queue.py: FeatureQueue enqueue + get vs the queue size K", device=str(dev))
+    print(f"batch {a.batch}, d = {a.dim}, VA labels + sample ids; medians of {a.repeats} interleaved calls (copy, "
+          f"step, copy, step, ...) after 5 warm-up rounds; `get(copy=True)`: median of {max(5, a.repeats // 10)}.\n")
+    rows = []
     for K in [int(s) for s in a.sizes.split(",")]:
         q = FeatureQueue(dim=a.dim, size=K).to(dev)
         while not q.is_full: q.enqueue(feats, va=va, sample_ids=ids)    # measure the steady state: full and wrapping
         def step(): q.enqueue(feats, va=va, sample_ids=ids); return q.get()
-        t_step = _median_time(step, a.repeats, sync)
+        t = bl.interleaved({"copy": lambda: buf.copy_(feats), "step": step}, rounds=a.repeats, warmup=5, sync=sync)
+        t_copy, t_step = bl.med(t["copy"]), bl.med(t["step"])
         t_clone = _median_time(lambda: q.get(copy=True), max(5, a.repeats // 10), sync)
-        print(f"{K:>9,} | {t_step * 1e6:>14.1f} | {t_step / t_copy:>13.1f} | {t_clone * 1e6:>17.1f}")
+        rows.append([f"{K:,}", f"{t_step * 1e6:.1f}", bl.spread(t["step"]), f"{t_copy * 1e6:.1f}",
+                     f"{t_step / t_copy:.0f}", f"{t_clone * 1e6:.0f}"])
         del q
+    bl.table(["K", "enqueue + get (µs)", "±", "copy one batch (µs)", "ratio to copy", "get(copy=True) (µs)"], rows)
 
 
 if __name__ == "__main__":

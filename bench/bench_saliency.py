@@ -1,4 +1,5 @@
 """Extra cost of dynamic_perturbation per training step (CPU, MiniLM, batch 16). Prints ratios measured in one run.
+Results of the latest run: BENCHMARKS.md (bench/bench_step.py measures the trainer's whole CARL step instead).
 
     python bench/bench_saliency.py
 """
