@@ -93,6 +93,9 @@ def _task_fine_grained(cache, d, suite, seed):
     from sklearn.model_selection import StratifiedKFold
     dom = load_warriner().to_pandas().set_index("word")["dominance"]
     w = d["words"].assign(dominance=lambda f: f.text.map(dom)).dropna(subset=["dominance"])
+    if len(w) < 27 * suite.folds:   # words outside Warriner (e.g. custom splits) carry no dominance
+        return [_row("fine_grained_words", "skipped", np.nan, "transfer", len(w),
+                     f"skipped: {len(w)} held-out words with a Warriner dominance, needs {27 * suite.folds}")]
     x, y = cache(w.text), _tertile_classes(w)
     scores = []
     for tr, te in StratifiedKFold(suite.folds, shuffle=True, random_state=seed).split(x, y):
