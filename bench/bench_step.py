@@ -12,7 +12,6 @@ Sections (`--section`, several allowed, comma-separated):
              full CARL / sentence-transformers, for each `--trainable-layers` setting;
 * breakdown: where the full CARL step (and, beside it, the SimCSE step) spends its time, by part;
 * profile:   torch.profiler's top operators of the full CARL step;
-* fixes:     full CARL as is vs with the candidate fixes of bench/step_fixes.py (monkeypatched), beside SimCSE;
 * options:   design options that shorten the CARL step (key encoder without dropout, saliency_layer=3);
 * scaling:   step time vs batch size and vs sequence length (texts long enough that every row has exactly
              `max_length` tokens) for CARL, SimCSE and the bare encoder forward+backward.
@@ -104,9 +103,8 @@ def fill_queue(model:CarlModel, seed:int=0):
 
 class KitStep:
     "One trainer update of a `CarlModel` (what `carl_nb.train._loop` does per step), on a fixed batch."
-    # backward_inputs=True is what the trainer does since fix C (backward(inputs=trainable params))
-    def __init__(self, cfg, batch, a, parts=None, backward_inputs:bool=True):
-        self.cfg, self.batch, self.parts, self.backward_inputs = cfg, batch, parts, backward_inputs
+    def __init__(self, cfg, batch, a, parts=None):
+        self.cfg, self.batch, self.parts = cfg, batch, parts
         self.model = build_model(cfg, a)
         self.model.train()
         fill_queue(self.model)
@@ -132,7 +130,7 @@ class KitStep:
             total, _ = weighted_loss(out.losses, m.loss_weights(s), step=s)
         t = self._tick("weighted sum (+ finiteness check)", t)
         self.opt.zero_grad(set_to_none=True)
-        total.backward(inputs=self.params) if self.backward_inputs else total.backward()
+        total.backward(inputs=self.params)   # as the trainer does (only the stepped parameters)
         t = self._tick("backward", t)
         torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         self.opt.step()
@@ -411,64 +409,6 @@ def section_scaling(a):
               "CARL / SimCSE"], rows)
 
 
-def backward_inputs_diff(step:KitStep)->float:
-    "Max |difference| of the parameter gradients of one CARL loss: `backward()` vs `backward(inputs=params)`."
-    m, s = step.model, 10**6
-    with autocast(step.cfg):
-        out = m.losses(step.batch, step=s)
-        total, _ = weighted_loss(out.losses, m.loss_weights(s), step=s)
-    grads = []
-    for kw in ({}, {"inputs": step.params}):
-        step.opt.zero_grad(set_to_none=True)
-        total.backward(retain_graph=True, **kw)
-        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in step.params])
-    step.opt.zero_grad(set_to_none=True)
-    return max(float((x - y).abs().max()) for x, y in zip(*grads))
-
-
-def section_fixes(a):
-    "Before/after of the candidate fixes (bench/step_fixes.py, and backward(inputs=params)), interleaved with SimCSE."
-    import step_fixes as fx
-    for tl in a.trainable_layers:
-        base = base_config(a, trainable_layers=tl)
-        batch = real_batch(base, base.batch_size)
-        carl = baseline_config("carl", base)
-        # the "before" of the fixes: the library as it was (the fixes A, B are in it now; see BENCHMARKS.md)
-        simcse = KitStep(baseline_config("simcse", base), batch, a, backward_inputs=False)
-        stock, py_fixed = KitStep(carl, batch, a, backward_inputs=False), KitStep(carl, batch, a, backward_inputs=False)
-        all_fixed = KitStep(carl, batch, a, backward_inputs=True)
-        m = stock.model
-        enc = m.tokenize(batch["texts"])
-        sp = carl_step.special_mask(enc)
-        pick = torch.rand(sp.shape, generator=torch.Generator().manual_seed(0)) < 0.2
-        fx.check_same(m.tokenizer, batch["texts"], enc, sp, pick)
-        gdiff = backward_inputs_diff(stock)
-        def patched(step):
-            def run():
-                with fx.patched(): step()
-            return run
-        names = ("SimCSE", "full CARL, library as is", "full CARL + fixes A, B (perturb, step)",
-                 "full CARL + fixes A, B, C (+ trainer backward)")
-        steps = dict(zip(names, (simcse, stock, patched(py_fixed), patched(all_fixed))))
-        times = bl.interleaved(steps, rounds=a.rounds, warmup=a.warmup, sync=bl.sync_for(a.device))
-        meds = {n: bl.med(t) for n, t in times.items()}
-        print(f"### Before/after the candidate fixes: {a.encoder}, "
-              f"{'all' if tl < 0 else f'top {tl}'} layers trainable, "
-              f"batch {base.batch_size}, max_length {base.max_length}, {a.precision}\n")
-        print("A = `blocked_ids` memoised (nbs/31_perturb.ipynb), B = `selected_word_valence` on lists "
-              "(nbs/55_step.ipynb), both monkeypatched from bench/step_fixes.py, outputs checked equal; C = the "
-              "trainer's `total.backward(inputs=params)` (nbs/52_train.ipynb), which keeps the final backward out of "
-              "graph parts that lead to no trainable parameter (max |Δ grad| against `backward()` on one CARL step: "
-              f"{gdiff:.1e}). Median of {a.rounds} interleaved rounds after {a.warmup} warm-up round(s).\n")
-        rows = [[n, fmt_s(meds[n]), bl.spread(times[n]), f"{meds[n] / meds['SimCSE']:.2f}"] for n in steps]
-        bl.table(["step", "median s", "±", "ratio to SimCSE"], rows)
-        for n in names[2:]:
-            d = meds[names[1]] - meds[n]
-            print(f"- {n}: {d:+.3f} s per step saved ({d / meds[names[1]] * 100:.0f}% of the CARL step)")
-        print()
-        del simcse, stock, py_fixed, all_fixed
-
-
 def section_options(a):
     "Design options that shorten the CARL step (they change the method, unlike the fixes): interleaved with SimCSE."
     for tl in a.trainable_layers:
@@ -482,10 +422,10 @@ def section_options(a):
         nodrop.model.train()
         steps["full CARL, key encoder without dropout (key_train_mode=False)"] = nodrop
         steps["full CARL, saliency_layer=3"] = KitStep(carl.replace(saliency_layer=3), batch, a)
-        both = KitStep(carl.replace(saliency_layer=3), batch, a, backward_inputs=True)
+        both = KitStep(carl.replace(saliency_layer=3), batch, a)
         both.model.momentum.key_train_mode = False
         both.model.train()
-        steps["full CARL, both + backward(inputs=params)"] = both
+        steps["full CARL, both"] = both
         times = bl.interleaved(steps, rounds=a.rounds, warmup=a.warmup, sync=bl.sync_for(a.device))
         meds = {n: bl.med(t) for n, t in times.items()}
         print(f"### Design options of the CARL step: {a.encoder}, {'all' if tl < 0 else f'top {tl}'} layers "
@@ -523,7 +463,7 @@ def main(argv=None):
     bl.header(f"bench_step.py: training-step cost ({a.encoder})", device=a.device)
     for s in a.section.split(","):
         {"ratios": section_ratios, "breakdown": section_breakdown, "profile": section_profile,
-         "scaling": section_scaling, "fixes": section_fixes, "options": section_options}[s.strip()](a)
+         "scaling": section_scaling, "options": section_options}[s.strip()](a)
     if a.device.startswith("cuda"):
         print(f"- peak GPU memory allocated in this process: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB\n")
 

@@ -18,13 +18,11 @@ run() {  # run NAME CMD...
 }
 run step_ratios $PY bench/bench_step.py --section ratios --rounds 7 --warmup 2
 run step_breakdown $PY bench/bench_step.py --section breakdown,profile --trainable-layers -1 --rounds 6 --warmup 2
-run step_fixes $PY bench/bench_step.py --section fixes --trainable-layers -1 --rounds 7 --warmup 2
 run losses $PY bench/bench_losses.py --repeats 20
 run queue $PY bench/bench_queue.py --repeats 100
 run eval $PY bench/bench_eval.py --rounds 3
 run step_scaling $PY bench/bench_step.py --section scaling --trainable-layers -1 --scaling-rounds 3
 run encoders $PY bench/bench_encoders.py
 run saliency $PY bench/bench_saliency.py
-run step_fixes_top2 $PY bench/bench_step.py --section fixes --trainable-layers 2 --rounds 6 --warmup 1
 run step_options $PY bench/bench_step.py --section options --trainable-layers=-1,2 --rounds 6 --warmup 1
 echo "all done at $(( $(date +%s) - T0 )) s" >> "$OUT_DIR/progress.log"

@@ -108,7 +108,7 @@ def _task_fine_grained(cache, d, suite, seed):
                         "off the valence-arousal plane")]
 
 # %% ../nbs/60a_eval_tasks.ipynb #614caadd
-def _hub_frames(name:str, suite:EvalSuite, seed:int):
+def _hub_frames(name:str, suite, seed:int):   # suite: an EvalSuite
     files = (suite.hub_data_files or {}).get(name)
     if files is None and not hub_available(): return "skipped: hub unreachable"
     try: dd = load_corpus(name, data_files=files)

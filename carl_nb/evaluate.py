@@ -4,22 +4,18 @@
 
 # %% ../nbs/60_eval.ipynb #b6d76818
 from __future__ import annotations
-import hashlib, math, time
-from dataclasses import dataclass, field, asdict, replace
-from pathlib import Path
+import hashlib, time
+from dataclasses import dataclass, asdict
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .data import text_key, load_warriner
+from .data import text_key
 from .train_data import carl_splits
-from .corpora import load_corpus, hub_available, HUB_CORPORA
+from .corpora import HUB_CORPORA
+from .probes import DEFAULT_ALPHAS, pearson, spearman
 from .metrics import embedding_report
-from .circumplex import EMOTION_VA
-from .circumplex_plots import circumplex_fit, dr_robustness
-from .probes import (DEFAULT_ALPHAS, pearson, spearman, ridge_probe, polarity_probe, kfold_ridge, knn_regression,
-                            class_probe)
-from .compare import EvalReport, eval_row
+from .compare import EvalReport
 
 # %% auto #0
 __all__ = ['HUB_SUITE', 'QUICK_METRICS', 'EvalSuite', 'unique_texts', 'eval_frames', 'as_embed_fn', 'EmbeddingCache',
